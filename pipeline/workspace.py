@@ -1,0 +1,533 @@
+"""Dataset folders, artifact ids, sidecar JSON, lineage, atomic writes and stage status.
+
+Everything that touches the data directory goes through here, so that stages ask
+for ``embedding-003`` and never build paths themselves (DESIGN §2–3).
+
+Layout (spec §1–9)::
+
+    <data_dir>/<dataset>/meta.json, input.parquet
+    embeddings/embedding-NNN.h5 + .json      umaps/umap-NNN.parquet + .json
+    clusters/cluster-NNN.parquet + .json     clusters/toponymy-NNN.parquet + .json
+    scopes/scopes-NNN.json/.parquet/-input.parquet
+    links/  lancedb/  publishes/publish-NNN.json
+
+An artifact exists once its sidecar ``<id>.json`` exists: data files are renamed into
+place first and the sidecar last, so a crash leaves at most invisible temp files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import numpy as np
+
+DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+ID_RE = re.compile(r"^(?P<kind>[a-z]+)-(?P<num>\d{3,})$")
+
+#: artifact kind -> sub-folder of the dataset
+KIND_DIRS = {
+    "embedding": "embeddings",
+    "umap": "umaps",
+    "cluster": "clusters",
+    "toponymy": "clusters",
+    "scopes": "scopes",
+    "publish": "publishes",
+}
+
+TEMP_PREFIX = ".tmp-"
+TRACKED_LIBRARIES = (
+    "numpy", "pandas", "pyarrow", "umap-learn", "hdbscan", "scikit-learn", "toponymy",
+    "lancedb", "onnxruntime", "voyageai", "tweetscope-studio",
+)
+
+
+class WorkspaceError(Exception):
+    """A dataset or artifact that does not exist, or a name that is not allowed."""
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        value = float(obj)
+        return None if math.isnan(value) else value
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (Path,)):
+        return str(obj)
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    raise TypeError(f"cannot store {type(obj).__name__} in JSON")
+
+
+def dumps_json(obj: Any, indent: Optional[int] = 2) -> str:
+    return json.dumps(obj, indent=indent, default=_json_default, ensure_ascii=False, allow_nan=False)
+
+
+def temp_path_for(path: Path) -> Path:
+    """A unique temp name in the same folder as ``path`` (so rename is atomic)."""
+    path = Path(path)
+    return path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}-{path.name}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: os.PathLike | str) -> Iterator[Path]:
+    """Yield a temp path; on success rename it to ``path``, on any error delete it."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(final)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise WorkspaceError(f"nothing was written to {final}")
+        os.replace(tmp, final)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
+
+
+def atomic_write_text(path: os.PathLike | str, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: os.PathLike | str, obj: Any) -> Path:
+    return atomic_write_text(path, dumps_json(obj) + "\n")
+
+
+def write_parquet(table: Any, path: os.PathLike | str, **kwargs: Any) -> None:
+    """Write a pandas DataFrame or Arrow table as Snappy parquet with statistics (no atomicity)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not isinstance(table, pa.Table):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    kwargs.setdefault("compression", "snappy")
+    kwargs.setdefault("write_statistics", True)
+    pq.write_table(table, str(path), **kwargs)
+
+
+def atomic_write_parquet(table: Any, path: os.PathLike | str, **kwargs: Any) -> Path:
+    with atomic_path(path) as tmp:
+        write_parquet(table, tmp, **kwargs)
+    return Path(path)
+
+
+def read_json(path: os.PathLike | str) -> Any:
+    with open(path, "r", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+# --------------------------------------------------------------------------- metadata helpers
+
+def utc_now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@lru_cache(maxsize=1)
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in TRACKED_LIBRARIES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
+
+
+def parse_id(artifact_id: str) -> tuple[str, int]:
+    match = ID_RE.match(artifact_id or "")
+    if not match:
+        raise WorkspaceError(f"'{artifact_id}' is not an artifact id of the form <kind>-NNN")
+    return match["kind"], int(match["num"])
+
+
+def validate_dataset_name(name: str) -> str:
+    if not isinstance(name, str) or not DATASET_NAME_RE.match(name):
+        raise WorkspaceError(
+            f"dataset name {name!r} is not allowed: use 1-64 letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+# --------------------------------------------------------------------------- workspace
+
+class Workspace:
+    """The data directory: a folder of dataset folders."""
+
+    def __init__(self, data_dir: os.PathLike | str):
+        self.data_dir = Path(data_dir).expanduser().resolve()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.data_dir)!r})"
+
+    def dataset_names(self) -> list[str]:
+        if not self.data_dir.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.data_dir.iterdir()
+            if p.is_dir() and DATASET_NAME_RE.match(p.name) and (p / "meta.json").is_file()
+        )
+
+    def datasets(self) -> list["Dataset"]:
+        return [Dataset(self.data_dir / name) for name in self.dataset_names()]
+
+    def has_dataset(self, name: str) -> bool:
+        return (self.data_dir / validate_dataset_name(name) / "meta.json").is_file()
+
+    def dataset(self, name: str) -> "Dataset":
+        validate_dataset_name(name)
+        if not self.has_dataset(name):
+            known = ", ".join(self.dataset_names()) or "none"
+            raise WorkspaceError(
+                f"no dataset '{name}' in {self.data_dir} (datasets: {known}); "
+                "run `tweetscope ingest` first"
+            )
+        return Dataset(self.data_dir / name)
+
+    @contextlib.contextmanager
+    def creating_dataset(self, name: str, overwrite: bool = False) -> Iterator["Dataset"]:
+        """Build a new dataset in a hidden temp folder; it appears under ``name`` only on success.
+
+        On any error the temp folder is removed, so a failed ingest leaves no dataset behind.
+        With ``overwrite`` an existing dataset of that name is replaced (its old folder is
+        removed only after the new one is complete).
+        """
+        validate_dataset_name(name)
+        final = self.data_dir / name
+        if final.exists() and not overwrite:
+            raise WorkspaceError(
+                f"dataset '{name}' already exists in {self.data_dir}; choose another name or overwrite it"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{name}-", dir=self.data_dir))
+        try:
+            yield Dataset(tmp, name=name)
+            if final.exists():
+                old = final.with_name(f"{TEMP_PREFIX}old-{uuid.uuid4().hex[:8]}-{name}")
+                os.replace(final, old)
+                os.replace(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def cleanup_temps(self) -> int:
+        """Remove temp folders left by a crashed process; returns how many were removed."""
+        if not self.data_dir.is_dir():
+            return 0
+        removed = 0
+        for p in self.data_dir.iterdir():
+            if p.name.startswith(TEMP_PREFIX):
+                _remove(p)
+                removed += 1
+        for ds in self.datasets():
+            removed += ds.cleanup_temps()
+        return removed
+
+
+class Dataset:
+    """One dataset folder and its artifacts."""
+
+    def __init__(self, path: os.PathLike | str, name: Optional[str] = None):
+        self.path = Path(path)
+        self.name = name or self.path.name
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.name!r})"
+
+    # ---- fixed files
+    @property
+    def meta_path(self) -> Path:
+        return self.path / "meta.json"
+
+    @property
+    def input_path(self) -> Path:
+        return self.path / "input.parquet"
+
+    @property
+    def links_dir(self) -> Path:
+        return self.path / "links"
+
+    @property
+    def lancedb_dir(self) -> Path:
+        return self.path / "lancedb"
+
+    def meta(self) -> dict:
+        if not self.meta_path.is_file():
+            raise WorkspaceError(f"dataset '{self.name}' has no meta.json; ingest it again")
+        return read_json(self.meta_path)
+
+    def read_input(self, columns: Optional[list[str]] = None):
+        import pandas as pd
+
+        if not self.input_path.is_file():
+            raise WorkspaceError(f"dataset '{self.name}' has no input.parquet; ingest it again")
+        return pd.read_parquet(self.input_path, columns=columns)
+
+    def input_fingerprint(self) -> Optional[str]:
+        """Identity of the current input.parquet (recorded by ingest in meta.json)."""
+        with contextlib.suppress(WorkspaceError, OSError, ValueError):
+            return self.meta().get("input_fingerprint")
+        return None
+
+    # ---- artifacts
+    def artifact_dir(self, kind: str) -> Path:
+        if kind not in KIND_DIRS:
+            raise WorkspaceError(f"unknown artifact kind '{kind}' (known: {', '.join(KIND_DIRS)})")
+        return self.path / KIND_DIRS[kind]
+
+    def artifact_path(self, artifact_id: str, suffix: str) -> Path:
+        """Path of a file of an artifact, e.g. ('umap-001', '.parquet') or ('cluster-001', '-labels-default.json')."""
+        kind, _ = parse_id(artifact_id)
+        return self.artifact_dir(kind) / f"{artifact_id}{suffix}"
+
+    def sidecar_path(self, artifact_id: str) -> Path:
+        return self.artifact_path(artifact_id, ".json")
+
+    def exists(self, artifact_id: str) -> bool:
+        try:
+            return self.sidecar_path(artifact_id).is_file()
+        except WorkspaceError:
+            return False
+
+    def sidecar(self, artifact_id: str) -> dict:
+        path = self.sidecar_path(artifact_id)
+        if not path.is_file():
+            kind, _ = parse_id(artifact_id)
+            have = ", ".join(self.list_ids(kind)) or "none"
+            raise WorkspaceError(
+                f"dataset '{self.name}' has no {artifact_id} (existing {kind} artifacts: {have})"
+            )
+        return read_json(path)
+
+    def update_sidecar(self, artifact_id: str, **fields: Any) -> dict:
+        """Add fields to an existing sidecar (atomically); used for notes such as publish state."""
+        data = self.sidecar(artifact_id)
+        data.update(fields)
+        atomic_write_json(self.sidecar_path(artifact_id), data)
+        return data
+
+    def list_ids(self, kind: str, **match: Any) -> list[str]:
+        """Ids of finished artifacts of ``kind`` in ascending order, optionally filtered by sidecar fields."""
+        folder = self.artifact_dir(kind)
+        if not folder.is_dir():
+            return []
+        ids = []
+        for p in folder.glob(f"{kind}-*.json"):
+            m = ID_RE.match(p.stem)
+            if m and m["kind"] == kind:
+                ids.append(p.stem)
+        ids.sort(key=lambda i: parse_id(i)[1])
+        if match:
+            ids = [i for i in ids if all(self.sidecar(i).get(k) == v for k, v in match.items())]
+        return ids
+
+    def latest(self, kind: str, **match: Any) -> Optional[str]:
+        ids = self.list_ids(kind, **match)
+        return ids[-1] if ids else None
+
+    def reserve_id(self, kind: str) -> str:
+        """Allocate the next ``<kind>-NNN`` atomically; a reserved id is never handed out again."""
+        self.artifact_dir(kind)  # validates kind
+        reservations = self.path / ".ids"
+        reservations.mkdir(parents=True, exist_ok=True)
+        used = [parse_id(p.name)[1] for p in reservations.glob(f"{kind}-*") if ID_RE.match(p.name)]
+        used += [parse_id(i)[1] for i in self.list_ids(kind)]
+        n = max(used, default=0) + 1
+        while True:
+            candidate = f"{kind}-{n:03d}"
+            try:
+                fd = os.open(reservations / candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                n += 1
+                continue
+            os.close(fd)
+            return candidate
+
+    @contextlib.contextmanager
+    def new_artifact(self, kind: str) -> Iterator["ArtifactWriter"]:
+        """Reserve an id and collect the artifact's files; all appear together on success.
+
+        Usage::
+
+            with ds.new_artifact("umap") as art:
+                atomic-free writes go to art.path(".parquet")
+                art.write_sidecar({...})
+        """
+        writer = ArtifactWriter(self, self.reserve_id(kind))
+        try:
+            yield writer
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def cleanup_temps(self) -> int:
+        removed = 0
+        if not self.path.is_dir():
+            return 0
+        for sub in [self.path, *(self.path / d for d in set(KIND_DIRS.values())), self.links_dir]:
+            if sub.is_dir():
+                for p in sub.iterdir():
+                    if p.name.startswith(TEMP_PREFIX):
+                        _remove(p)
+                        removed += 1
+        return removed
+
+    # ---- lineage and status
+    def inputs_of(self, artifact_id: str) -> dict[str, str]:
+        return dict(self.sidecar(artifact_id).get("inputs") or {})
+
+    def lineage(self, artifact_id: str) -> dict:
+        """``{"id": ..., "inputs": {name: lineage(...)}}`` down to the dataset input."""
+        inputs = {}
+        for name, ref in self.inputs_of(artifact_id).items():
+            if isinstance(ref, str) and ID_RE.match(ref) and self.exists(ref):
+                inputs[name] = self.lineage(ref)
+            else:
+                inputs[name] = {"id": ref}
+        return {"id": artifact_id, "inputs": inputs}
+
+    def stale_reason(self, artifact_id: str) -> Optional[str]:
+        """Why an artifact no longer follows from the newest inputs, or None when it is current.
+
+        An artifact is stale when an input is missing, is itself stale, has a newer artifact
+        of the same kind and purpose, or (for ``input``) the ingested data changed.
+        """
+        for name, ref in self.inputs_of(artifact_id).items():
+            if name == "input":
+                current = self.input_fingerprint()
+                if current is not None and ref != current:
+                    return "the dataset was ingested again"
+                continue
+            if not (isinstance(ref, str) and ID_RE.match(ref)):
+                continue
+            if not self.exists(ref):
+                return f"its input {ref} no longer exists"
+            kind, num = parse_id(ref)
+            purpose = self.sidecar(ref).get("purpose")
+            newer = self.latest(kind, **({"purpose": purpose} if purpose else {}))
+            if newer and parse_id(newer)[1] > num:
+                return f"{newer} is newer than its input {ref}"
+            upstream = self.stale_reason(ref)
+            if upstream:
+                return f"{ref} is stale ({upstream})"
+        return None
+
+    def status(self, kind: str, **match: Any) -> dict:
+        """``{"status": missing|done|stale, "id": latest id or None, "reason": str}``."""
+        latest = self.latest(kind, **match)
+        if latest is None:
+            return {"status": "missing", "id": None, "reason": f"no {kind} artifact yet"}
+        reason = self.stale_reason(latest)
+        return {"status": "stale" if reason else "done", "id": latest, "reason": reason or ""}
+
+
+class ArtifactWriter:
+    """Collects the files of one artifact under temp names and renames them in on commit."""
+
+    def __init__(self, dataset: Dataset, artifact_id: str):
+        self.dataset = dataset
+        self.id = artifact_id
+        self.kind, self.number = parse_id(artifact_id)
+        self._files: list[tuple[Path, Path]] = []  # (temp, final)
+        self._sidecar: Optional[dict] = None
+        dataset.artifact_dir(self.kind).mkdir(parents=True, exist_ok=True)
+
+    def final_path(self, suffix: str) -> Path:
+        return self.dataset.artifact_path(self.id, suffix)
+
+    def path(self, suffix: str) -> Path:
+        """A temp path to write the file ``<id><suffix>`` to; it is renamed into place on commit."""
+        if suffix == ".json":
+            raise WorkspaceError("the sidecar .json is written with write_sidecar(), last")
+        final = self.final_path(suffix)
+        tmp = temp_path_for(final)
+        self._files.append((tmp, final))
+        return tmp
+
+    def write_parquet(self, table: Any, suffix: str = ".parquet", **kwargs: Any) -> Path:
+        tmp = self.path(suffix)
+        write_parquet(table, tmp, **kwargs)
+        return self.final_path(suffix)
+
+    def write_json(self, obj: Any, suffix: str) -> Path:
+        """An extra JSON file of the artifact (not the sidecar), e.g. '-labels-default.json'."""
+        tmp = self.path(suffix)
+        tmp.write_text(dumps_json(obj) + "\n", encoding="utf-8")
+        return self.final_path(suffix)
+
+    def write_sidecar(
+        self,
+        fields: dict,
+        *,
+        params: Optional[dict] = None,
+        inputs: Optional[dict] = None,
+        rows: Optional[int] = None,
+        timings: Optional[dict] = None,
+    ) -> dict:
+        """The artifact's sidecar: stage fields + id, params, inputs (lineage), versions, timings, rows."""
+        sidecar = {"id": self.id, **fields}
+        if params is not None:
+            sidecar["params"] = params
+        sidecar["inputs"] = dict(inputs or {})
+        if rows is not None:
+            sidecar["rows"] = int(rows)
+        sidecar["timings"] = dict(timings or {})
+        sidecar["versions"] = library_versions()
+        sidecar["created_at"] = utc_now_iso()
+        dumps_json(sidecar)  # fail now, not at commit, if something is not serialisable
+        self._sidecar = sidecar
+        return sidecar
+
+    def commit(self) -> None:
+        if self._sidecar is None:
+            raise WorkspaceError(f"{self.id}: the stage finished without writing its sidecar")
+        for tmp, final in self._files:
+            if not tmp.exists():
+                raise WorkspaceError(f"{self.id}: {final.name} was never written")
+        for tmp, final in self._files:
+            os.replace(tmp, final)
+        atomic_write_json(self.dataset.sidecar_path(self.id), self._sidecar)
+
+    def abort(self) -> None:
+        for tmp, _ in self._files:
+            _remove(tmp)
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("TWEETSCOPE_DATA_DIR") or "./data").expanduser().resolve()

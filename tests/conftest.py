@@ -1,0 +1,92 @@
+"""Shared fixtures: the bundled sample archive and datasets built from it by the real stages.
+
+Session-scoped datasets are built once and shared; a test that changes a dataset must work
+on a copy (``copy_dataset``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = ROOT / "assets" / "sample"
+
+os.environ.setdefault("TWEETSCOPE_QUIET", "1")
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba-cache"))
+# The suite never talks to real providers, whatever the developer's shell exports.
+for _key in ("VOYAGE_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "LANCEDB_API_KEY"):
+    os.environ.pop(_key, None)
+
+
+@pytest.fixture(scope="session")
+def sample_zip() -> Path:
+    return SAMPLE_DIR / "twitter-archive.zip"
+
+
+@pytest.fixture(scope="session")
+def sample_json() -> Path:
+    return SAMPLE_DIR / "community-archive.json"
+
+
+@pytest.fixture
+def tmp_workspace(tmp_path):
+    from pipeline.workspace import Workspace
+
+    return Workspace(tmp_path / "data")
+
+
+def copy_dataset(dataset, dest_dir: Path):
+    """A private copy of a (session) dataset that a test may change."""
+    from pipeline.workspace import Dataset
+
+    target = Path(dest_dir) / "data" / dataset.name
+    shutil.copytree(dataset.path, target)
+    return Dataset(target)
+
+
+@pytest.fixture(scope="session")
+def session_workspace(tmp_path_factory):
+    from pipeline.workspace import Workspace
+
+    return Workspace(tmp_path_factory.mktemp("session") / "data")
+
+
+@pytest.fixture(scope="session")
+def sample_dataset(session_workspace, sample_zip):
+    from pipeline.ingest import ingest_archive
+
+    return ingest_archive(sample_zip, session_workspace, "sample")
+
+
+@pytest.fixture(scope="session")
+def mapped_dataset(sample_dataset):
+    from pipeline.cluster import run_cluster
+    from pipeline.embed import EmbedConfig, run_embed
+    from pipeline.umap_stage import run_umap
+
+    run_embed(sample_dataset, EmbedConfig(provider="local"))
+    run_umap(sample_dataset)
+    run_cluster(sample_dataset)
+    return sample_dataset
+
+
+@pytest.fixture(scope="session")
+def labelled_dataset(mapped_dataset):
+    from pipeline.labels import LabelConfig, run_labels
+
+    run_labels(mapped_dataset, LabelConfig(provider="offline"))
+    return mapped_dataset
+
+
+@pytest.fixture(scope="session")
+def scoped_dataset(labelled_dataset):
+    from pipeline.links import run_links
+    from pipeline.scope import run_scope
+
+    run_scope(labelled_dataset)
+    run_links(labelled_dataset)
+    return labelled_dataset
