@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "pipeline.stage_commands",
     "pipeline.labels.commands",
     "pipeline.scope_commands",
+    "pipeline.lance_commands",
     "pipeline.publish",
     "pipeline.runner",
     "studio.commands",
