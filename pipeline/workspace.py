@@ -232,6 +232,9 @@ class Workspace:
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{name}-", dir=self.data_dir))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would outlive the rename
         try:
             yield Dataset(tmp, name=name)
             if final.exists():
@@ -441,7 +444,8 @@ class Dataset:
             kind, num = parse_id(ref)
             purpose = self.sidecar(ref).get("purpose")
             newer = self.latest(kind, **({"purpose": purpose} if purpose else {}))
-            if newer and parse_id(newer)[1] > num:
+            # an artifact derived from one of its own kind (a label edit) is itself the newer one
+            if newer and parse_id(newer)[1] > num and kind != parse_id(artifact_id)[0]:
                 return f"{newer} is newer than its input {ref}"
             upstream = self.stale_reason(ref)
             if upstream:
