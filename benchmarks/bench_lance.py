@@ -1,0 +1,139 @@
+"""LanceDB export benchmark: write + index time for a synthetic scope of N rows x D dims.
+
+    .venv/bin/python benchmarks/bench_lance.py --rows 50000 212000 --dims 384
+
+Builds a synthetic scope folder (SERVING_COLUMNS ``-input.parquet`` + clustered, L2-normalised
+vectors), runs the real :func:`pipeline.lance_export.export_lance` into a temp folder, then times
+a few queries. Results are merged into ``benchmarks/results/lance.json`` (one entry per size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import lancedb  # noqa: E402,F401  (imported up front: its ~6 s import is not export time)
+
+from pipeline import lance_export as lx  # noqa: E402
+from pipeline.contracts import arrow_schema_for, normalize_serving_types  # noqa: E402
+from pipeline.workspace import Dataset, atomic_write_json, library_versions, write_parquet  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "lance.json"
+
+
+def synthetic_scope(root: Path, n: int, dim: int, n_clusters: int = 60, seed: int = 0):
+    """A dataset folder with scope ``scopes-001`` of ``n`` rows; returns (dataset, vectors)."""
+    rng = np.random.default_rng(seed)
+    cluster = rng.integers(0, n_clusters, n)
+    centres = rng.normal(size=(n_clusters, dim)).astype(np.float32)
+    vectors = centres[cluster] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vocab = np.array([f"w{i:05d}" for i in range(20_000)])
+    words = vocab[rng.zipf(1.3, size=(n, 16)) % len(vocab)]
+    text = [" ".join(row) for row in words]
+    deleted = rng.random(n) < 0.01
+    df = pd.DataFrame({
+        "id": [str(1_500_000_000_000_000_000 + i) for i in range(n)], "ls_index": np.arange(n),
+        "x": rng.uniform(-1, 1, n).astype(np.float32), "y": rng.uniform(-1, 1, n).astype(np.float32),
+        "cluster": cluster, "raw_cluster": cluster, "label": [f"topic {c}" for c in cluster],
+        "deleted": deleted, "tile_index_64": 0, "tile_index_128": 0,
+        "text": np.where(deleted, "", text), "created_at": "2024-01-01T00:00:00Z",
+        "username": "someone", "display_name": "Some One", "tweet_type": "tweet",
+        "favorites": 0, "retweets": 0, "replies": 0, "is_reply": False, "is_retweet": False, "is_like": False,
+        "urls_json": "[]", "media_urls_json": "[]", "archive_source": "synthetic",
+    })
+    path = root / "bench"
+    (path / "scopes").mkdir(parents=True)
+    write_parquet(pa.Table.from_pandas(normalize_serving_types(df), schema=arrow_schema_for(), preserve_index=False),
+                  path / "scopes" / "scopes-001-input.parquet")
+    atomic_write_json(path / "meta.json", {"id": "bench", "length": n})
+    uid = str(uuid.uuid4())
+    atomic_write_json(path / "scopes" / "scopes-001.json", {
+        "id": "scopes-001", "embedding_id": "embedding-001", "scope_uid": uid,
+        "lancedb_table_id": f"bench__{uid}", "rows": n})
+    return Dataset(path), vectors, df
+
+
+def _median_ms(fn, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(float(np.median(times)), 2)
+
+
+def run(n: int, dim: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-lance-") as tmp:
+        t0 = time.perf_counter()
+        dataset, vectors, df = synthetic_scope(Path(tmp), n, dim)
+        generate_s = time.perf_counter() - t0
+        lx._load_vectors = lambda ds, embedding_id: vectors  # the synthetic folder has no h5
+        os.environ.pop("LANCEDB_URI", None)
+        record = lx.export_lance(dataset, "scopes-001", register=False)
+        live = df.index[~df["deleted"]]
+        probe = int(live[len(live) // 2])
+        k = int(df.loc[probe, "cluster"])
+        word = df.loc[probe, "text"].split()[-1]
+        table = lx.open_scope_table(dataset, "scopes-001")
+        queries = {
+            "vector_top10_ms": _median_ms(lambda: table.search(vectors[probe]).distance_type("cosine")
+                                          .limit(10).to_arrow()),
+            "vector_top10_cluster_filter_ms": _median_ms(lambda: table.search(vectors[probe])
+                                                         .distance_type("cosine").where(f"cluster = {k}")
+                                                         .limit(10).to_arrow()),
+            "fts_top10_ms": _median_ms(lambda: table.search(word, query_type="fts").limit(10).to_arrow()),
+        }
+        hit = table.search(vectors[probe]).distance_type("cosine").limit(10).to_pandas()
+        size = sum(f.stat().st_size for f in (dataset.lancedb_dir).rglob("*") if f.is_file())
+    return {
+        "rows": n, "exported_rows": record["rows"], "dimensions": dim,
+        "generate_s": round(generate_s, 2),
+        "timings_s": record["timings"],
+        "indices": [{k: v for k, v in i.items()} for i in record["indices"]],
+        "skipped_indices": record["skipped_indices"],
+        "queries": queries,
+        "self_hit_top1": bool(hit["ls_index"].iloc[0] == probe),
+        "table_bytes": size,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[50_000])
+    parser.add_argument("--dims", type=int, default=384)
+    parser.add_argument("--no-ivf", action="store_true",
+                        help="skip the IVF_PQ build (write + BTREE + FTS only; for a busy machine)")
+    args = parser.parse_args(argv)
+    if args.no_ivf:
+        lx.MIN_ROWS_FOR_PQ = 10**12
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"runs": {}}
+    for n in args.rows:
+        print(f"exporting {n} x {args.dims} ...", flush=True)
+        entry = run(n, args.dims)
+        entry.update(measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), cpu_count=os.cpu_count(),
+                     machine=platform.machine(), python=platform.python_version(),
+                     lancedb=library_versions().get("lancedb"), load_average=os.getloadavg()[0])
+        results["runs"][f"{n}x{args.dims}" + ("-no-ivf" if args.no_ivf else "")] = entry
+        print(json.dumps(entry, indent=1), flush=True)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(RESULTS, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
