@@ -1,0 +1,511 @@
+"""Scope assembly: input + display UMAP + clusters + labels -> the three serving files (spec §7).
+
+``scopes/scopes-NNN.json``     the bootstrap JSON (lineage, copies of the input sidecars,
+                                ``cluster_labels_lookup``, ``scope_uid``, ``lancedb_table_id``)
+``scopes/scopes-NNN.parquet``  9 plot columns
+``scopes/scopes-NNN-input.parquet``  SERVING_COLUMNS, normalised then validated against
+                                ``contracts/scope_input.schema.json`` before anything is written
+
+``cluster``/``label`` are layer 0: the HDBSCAN cluster of the cluster artifact and its
+toponymy label ``"0_<cluster>"``. Tombstoned rows stay with ``deleted=true`` and blank
+personal columns.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import uuid
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+import param
+import pyarrow as pa
+
+from pipeline import __version__
+from pipeline.config import StageConfig
+from pipeline.contracts import (
+    PERSONAL_COLUMNS,
+    SCOPE_INPUT_CONTRACT,
+    SERVING_COLUMNS,
+    SERVING_CONTRACT_VERSION,
+    normalize_serving_types,
+    to_arrow_table,
+    validate_scope_input_df,
+)
+from pipeline.progress import Progress, null_progress
+from pipeline.tombstones import blank_personal, tombstone_mask
+from pipeline.workspace import (
+    Dataset,
+    WorkspaceError,
+    _remove,
+    atomic_write_json,
+    dumps_json,
+    read_json,
+    temp_path_for,
+    utc_now_iso,
+    write_parquet,
+)
+
+SCOPE_PARQUET_COLUMNS = ["x", "y", "tile_index_64", "tile_index_128", "cluster", "raw_cluster", "label",
+                         "deleted", "ls_index"]
+SCOPE_PARQUET_SCHEMA = pa.schema([
+    ("x", pa.float32()), ("y", pa.float32()), ("tile_index_64", pa.int32()), ("tile_index_128", pa.int32()),
+    ("cluster", pa.int32()), ("raw_cluster", pa.int32()), ("label", pa.string()), ("deleted", pa.bool_()),
+    ("ls_index", pa.int64()),
+])
+#: input.parquet columns copied into the serving file
+INPUT_SERVING_COLUMNS = [c for c in SERVING_COLUMNS if c not in
+                         {"ls_index", "x", "y", "cluster", "raw_cluster", "label", "deleted",
+                          "tile_index_64", "tile_index_128"}]
+LOOKUP_FIELDS = ["cluster", "layer", "label", "description", "hull", "count", "parent_cluster", "children",
+                 "centroid_x", "centroid_y", "topic_specificity"]
+MAX_ROW_GROUP_BYTES = 64 * 1024 * 1024
+DEFAULT_LABELS = "default"
+#: sidecar fields never copied into the published scope JSON (bulky, or tweet text)
+_DROP_META_KEYS = {"min_values", "max_values", "exemplars", "exemplar_texts", "sample_texts", "samples",
+                   "examples", "indices"}
+_MAX_META_LIST = 64
+
+
+class ScopeConfig(StageConfig):
+    """How a scope is presented; the lineage ids are arguments of :func:`run_scope`."""
+
+    label = param.String(default="", doc="Title of the scope (default: the dataset name).")
+    description = param.String(default="", doc="One-line description shown with the scope.")
+
+
+# --------------------------------------------------------------------------- lineage
+
+def _ref(sidecar: dict, key: str) -> Optional[str]:
+    value = sidecar.get(key)
+    if value is None:
+        value = (sidecar.get("inputs") or {}).get(key)
+    return value
+
+
+def _need(dataset: Dataset, artifact_id: str, what: str) -> dict:
+    if not dataset.exists(artifact_id):
+        kind = artifact_id.split("-")[0]
+        have = ", ".join(dataset.list_ids(kind)) if kind in ("embedding", "umap", "cluster", "toponymy") else ""
+        raise WorkspaceError(f"dataset '{dataset.name}' has no {what} {artifact_id} (existing: {have or 'none'})")
+    return dataset.sidecar(artifact_id)
+
+
+def resolve_lineage(
+    dataset: Dataset,
+    embedding_id: Optional[str] = None,
+    display_umap_id: Optional[str] = None,
+    cluster_id: Optional[str] = None,
+    labels_id: Optional[str] = None,
+) -> dict:
+    """The scope's input ids, missing ones filled in, checked to form one lineage chain.
+
+    A missing id is taken from the artifact downstream of it (labels -> cluster -> display
+    UMAP / embedding); the cluster, when nothing downstream names it, is the latest one. Labels default
+    to the latest toponymy artifact of the chosen cluster, else ``"default"`` (the cluster's
+    ``-labels-default`` files). Any disagreement raises ValueError naming both sides.
+    """
+    if labels_id and labels_id != DEFAULT_LABELS and not cluster_id:
+        cluster_id = _ref(_need(dataset, labels_id, "labels artifact"), "cluster_id")
+    if not cluster_id:
+        match = {}
+        if display_umap_id:
+            match["umap_id"] = display_umap_id
+        candidates = [c for c in dataset.list_ids("cluster")
+                      if all(_ref(dataset.sidecar(c), k) == v for k, v in match.items())]
+        if embedding_id:
+            candidates = [c for c in candidates if _ref(dataset.sidecar(c), "embedding_id") in (None, embedding_id)]
+        if not candidates:
+            raise WorkspaceError(
+                f"dataset '{dataset.name}' has no cluster artifact"
+                + (f" for {display_umap_id}" if display_umap_id else "") + "; run `tweetscope cluster` first"
+            )
+        cluster_id = candidates[-1]
+    cluster = _need(dataset, cluster_id, "cluster artifact")
+    display_umap_id = display_umap_id or _ref(cluster, "umap_id")
+    if not display_umap_id:
+        raise ValueError(f"{cluster_id} does not record its display umap_id; run `tweetscope cluster` again")
+    umap = _need(dataset, display_umap_id, "display UMAP")
+    embedding_id = embedding_id or _ref(cluster, "embedding_id") or _ref(umap, "embedding_id") \
+        or dataset.latest("embedding")
+    if not embedding_id:
+        raise WorkspaceError(f"dataset '{dataset.name}' has no embedding; run `tweetscope embed` first")
+    _need(dataset, embedding_id, "embedding")
+    if not labels_id:
+        topo = [t for t in dataset.list_ids("toponymy") if _ref(dataset.sidecar(t), "cluster_id") == cluster_id]
+        labels_id = topo[-1] if topo else DEFAULT_LABELS
+
+    problems = []
+    if umap.get("purpose") not in (None, "display"):
+        problems.append(f"{display_umap_id} is a '{umap.get('purpose')}' UMAP, not the display (2-D) one")
+    if umap.get("n_components") not in (None, 2):
+        problems.append(f"{display_umap_id} has {umap.get('n_components')} components; the display UMAP is 2-D")
+    if _ref(umap, "embedding_id") not in (None, embedding_id):
+        problems.append(f"{display_umap_id} was made from {_ref(umap, 'embedding_id')}, not {embedding_id}")
+    if _ref(cluster, "umap_id") != display_umap_id:
+        problems.append(f"{cluster_id} was made on display UMAP {_ref(cluster, 'umap_id')}, not {display_umap_id}")
+    if _ref(cluster, "embedding_id") not in (None, embedding_id):
+        problems.append(f"{cluster_id} was made from {_ref(cluster, 'embedding_id')}, not {embedding_id}")
+    if labels_id == DEFAULT_LABELS:
+        if not dataset.artifact_path(cluster_id, "-labels-default.parquet").is_file():
+            problems.append(f"{cluster_id} has no default labels and no toponymy labels; run `tweetscope label` first")
+    else:
+        labels = _need(dataset, labels_id, "labels artifact")
+        for key, want in (("cluster_id", cluster_id), ("umap_id", display_umap_id), ("embedding_id", embedding_id)):
+            have = _ref(labels, key)
+            if have is not None and have != want:
+                problems.append(f"{labels_id} belongs to {key}={have}, not {want}")
+    if problems:
+        raise ValueError("the chosen artifacts do not form one lineage: " + "; ".join(problems)
+                         + ". Pick matching ids, or leave some out to have them filled in.")
+    return {"embedding_id": embedding_id, "umap_id": display_umap_id, "cluster_id": cluster_id,
+            "labels_id": labels_id,
+            "cluster_labels_id": f"{cluster_id}-labels-default" if labels_id == DEFAULT_LABELS else labels_id}
+
+
+# --------------------------------------------------------------------------- loaders
+
+# The agreed artifact files are read directly (not through the stage modules): scope assembly
+# then needs neither umap/numba nor toponymy/litellm imported, which take seconds.
+TOPONYMY_COLUMNS = ["cluster", "layer", "label", "description", "hull", "count", "parent_cluster", "children",
+                    "centroid_x", "centroid_y", "indices", "topic_specificity"]
+
+
+def _read_columns(dataset: Dataset, artifact_id: str, suffix: str, columns: list[str], what: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    path = dataset.artifact_path(artifact_id, suffix)
+    if not path.is_file():
+        raise WorkspaceError(f"{what} file {path.name} of dataset '{dataset.name}' is missing; run its stage again")
+    missing = [c for c in columns if c not in pq.read_schema(path).names]
+    if missing:
+        raise ValueError(f"{path.name} lacks column(s) {', '.join(missing)}; it was not written by this version "
+                         "of the pipeline — run its stage again")
+    return pd.read_parquet(path, columns=columns)
+
+
+def load_display_xy(dataset: Dataset, umap_id: str) -> pd.DataFrame:
+    return _read_columns(dataset, umap_id, ".parquet", ["x", "y"], "display UMAP")
+
+
+def load_cluster_assignments(dataset: Dataset, cluster_id: str) -> pd.DataFrame:
+    return _read_columns(dataset, cluster_id, ".parquet", ["cluster", "raw_cluster"], "cluster")
+
+
+def load_label_rows(dataset: Dataset, lineage: dict) -> tuple[pd.DataFrame, bool]:
+    """(label rows, hierarchical?) for the lineage's labels: toponymy rows, or the flat default labels."""
+    labels_id = lineage["labels_id"]
+    if labels_id != DEFAULT_LABELS:
+        wanted = [c for c in TOPONYMY_COLUMNS if c != "indices"]
+        return _read_columns(dataset, labels_id, ".parquet", wanted, "labels"), True
+    import pyarrow.parquet as pq
+
+    path = dataset.artifact_path(lineage["cluster_id"], "-labels-default.parquet")
+    extra = [c for c in ("description", "hull") if path.is_file() and c in pq.read_schema(path).names]
+    return _read_columns(dataset, lineage["cluster_id"], "-labels-default.parquet", ["label", *extra],
+                         "default labels"), False
+
+
+# --------------------------------------------------------------------------- pure assembly
+
+def tile_index(x: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
+    """Cell of an n×n grid over [-1,1]²: floor((x+1)/2·n) + floor((y+1)/2·n)·n, each axis clamped to n-1."""
+    col = np.clip(np.floor((np.asarray(x, dtype=np.float64) + 1) / 2 * n), 0, n - 1).astype(np.int32)
+    row = np.clip(np.floor((np.asarray(y, dtype=np.float64) + 1) / 2 * n), 0, n - 1).astype(np.int32)
+    return (col + row * n).astype(np.int32)
+
+
+def _listify(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [_listify(v) for v in value.tolist()] if value.dtype == object else value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_listify(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _float_or_none(value: Any) -> Optional[float]:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def default_labels_as_layer0(default_df: pd.DataFrame, xy: pd.DataFrame, clusters: np.ndarray) -> pd.DataFrame:
+    """Flat ``-labels-default`` rows (row i = cluster i) in the toponymy shape, layer 0 only."""
+    n = len(default_df)
+    counts = np.bincount(clusters[clusters >= 0], minlength=n)[:n] if len(clusters) else np.zeros(n, int)
+    frame = pd.DataFrame({"x": xy["x"].to_numpy(np.float64), "y": xy["y"].to_numpy(np.float64), "c": clusters})
+    centroids = frame.groupby("c")[["x", "y"]].mean()
+    return pd.DataFrame({
+        "cluster": [f"0_{i}" for i in range(n)],
+        "layer": 0,
+        "label": default_df["label"].astype("str").to_numpy(),
+        "description": (default_df["description"].astype("str").to_numpy() if "description" in default_df
+                        else [""] * n),
+        "hull": default_df["hull"].to_numpy() if "hull" in default_df else [[] for _ in range(n)],
+        "count": counts,
+        "parent_cluster": None,
+        "children": [[] for _ in range(n)],
+        "centroid_x": centroids["x"].reindex(range(n)).to_numpy(),
+        "centroid_y": centroids["y"].reindex(range(n)).to_numpy(),
+        "topic_specificity": None,
+    })
+
+
+def cluster_labels_lookup(labels: pd.DataFrame) -> list[dict]:
+    """The denormalised lookup for the scope JSON: every label row without its ``indices``."""
+    out = []
+    for rec in labels.drop(columns=[c for c in ("indices",) if c in labels.columns]).to_dict("records"):
+        parent = rec.get("parent_cluster")
+        out.append({
+            "cluster": str(rec["cluster"]),
+            "layer": int(rec["layer"]),
+            "label": "" if rec.get("label") is None else str(rec["label"]),
+            "description": "" if rec.get("description") is None else str(rec["description"]),
+            "hull": [[float(p[0]), float(p[1])] for p in (_listify(rec.get("hull")) or [])],
+            "count": int(rec.get("count") or 0),
+            "parent_cluster": None if parent is None or (isinstance(parent, float) and math.isnan(parent)) else str(parent),
+            "children": [str(c) for c in (_listify(rec.get("children")) or [])],
+            "centroid_x": _float_or_none(rec.get("centroid_x")),
+            "centroid_y": _float_or_none(rec.get("centroid_y")),
+            "topic_specificity": _float_or_none(rec.get("topic_specificity")),
+        })
+    return out
+
+
+def layer0_label_map(labels: pd.DataFrame) -> dict[int, str]:
+    """HDBSCAN cluster k -> label of toponymy cluster ``"0_<k>"``."""
+    layer0 = labels[labels["layer"].astype(int) == 0]
+    mapping = {}
+    for cid, label in zip(layer0["cluster"].astype("str"), layer0["label"]):
+        layer, _, num = cid.partition("_")
+        if layer == "0" and num.lstrip("-").isdigit():
+            mapping[int(num)] = "" if label is None else str(label)
+    return mapping
+
+
+def assemble_scope_frames(
+    input_df: pd.DataFrame,
+    xy: pd.DataFrame,
+    clusters: pd.DataFrame,
+    labels: pd.DataFrame,
+    deleted: np.ndarray,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scope parquet frame, serving frame) for row i = ls_index i; the serving frame is normalised and validated."""
+    n = len(input_df)
+    for name, frame in (("display UMAP", xy), ("cluster assignments", clusters)):
+        if len(frame) != n:
+            raise ValueError(f"{name} has {len(frame)} rows but input.parquet has {n}; "
+                             "the dataset was re-ingested: run the stages again")
+    x = xy["x"].to_numpy(np.float32)
+    y = xy["y"].to_numpy(np.float32)
+    cluster = clusters["cluster"].to_numpy().astype(np.int64)
+    label_map = layer0_label_map(labels)
+    unknown = sorted(set(np.unique(cluster).tolist()) - set(label_map))
+    if unknown:
+        raise ValueError(f"cluster(s) {unknown[:10]} have no layer-0 label ('0_<k>') in the labels; "
+                         "the labels were made for another cluster artifact — relabel it")
+    label = pd.Series(cluster).map(label_map).to_numpy()
+    scope = pd.DataFrame({
+        "x": x,
+        "y": y,
+        "tile_index_64": tile_index(x, y, 64),
+        "tile_index_128": tile_index(x, y, 128),
+        "cluster": cluster.astype(np.int32),
+        "raw_cluster": clusters["raw_cluster"].to_numpy().astype(np.int32),
+        "label": label,
+        "deleted": deleted.astype(bool),
+        "ls_index": np.arange(n, dtype=np.int64),
+    })
+    serving = input_df[[c for c in INPUT_SERVING_COLUMNS if c in input_df.columns]].reset_index(drop=True)
+    for col in SCOPE_PARQUET_COLUMNS:
+        serving[col] = scope[col].to_numpy()
+    serving = blank_personal(serving[[c for c in SERVING_COLUMNS if c in serving.columns]], deleted)
+    serving = normalize_serving_types(serving, SCOPE_INPUT_CONTRACT)
+    validate_scope_input_df(serving, SCOPE_INPUT_CONTRACT)
+    scope["label"] = serving["label"].to_numpy()
+    return scope, serving
+
+
+def row_group_rows(table) -> int:
+    """Rows per parquet row group so that each group stays under 64 MB.
+
+    The Arrow in-memory size is doubled as the estimate: parquet's uncompressed size adds
+    levels, page headers and statistics on top of the raw values.
+    """
+    per_row = 2.0 * max(1.0, table.nbytes / max(1, table.num_rows))
+    return max(1, int(MAX_ROW_GROUP_BYTES // per_row))
+
+
+def write_serving_parquet(serving: pd.DataFrame, path) -> None:
+    table = to_arrow_table(serving, SCOPE_INPUT_CONTRACT)
+    write_parquet(table, path, row_group_size=row_group_rows(table))
+
+
+def write_scope_parquet(scope: pd.DataFrame, path) -> None:
+    table = pa.Table.from_pandas(scope[SCOPE_PARQUET_COLUMNS], schema=SCOPE_PARQUET_SCHEMA, preserve_index=False)
+    table = table.replace_schema_metadata({"contract_version": SERVING_CONTRACT_VERSION})
+    write_parquet(table, path, row_group_size=row_group_rows(table))
+
+
+def compact_meta(sidecar: dict) -> dict:
+    """A sidecar as copied into the scope JSON: no bulky arrays, no tweet texts."""
+    out = {}
+    for key, value in sidecar.items():
+        if key in _DROP_META_KEYS or "exemplar" in key or "sample" in key:
+            continue
+        if isinstance(value, list) and len(value) > _MAX_META_LIST:
+            continue
+        out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------- stage
+
+def run_scope(
+    dataset: Dataset,
+    config: Optional[ScopeConfig] = None,
+    progress: Optional[Progress] = None,
+    embedding_id: Optional[str] = None,
+    display_umap_id: Optional[str] = None,
+    cluster_id: Optional[str] = None,
+    labels_id: Optional[str] = None,
+) -> str:
+    """Assemble and write a new scope; returns its id ``scopes-NNN``."""
+    config = config or ScopeConfig()
+    progress = progress or null_progress("scope")
+    started = time.perf_counter()
+    progress.update(0, 5, "resolving lineage")
+    lineage = resolve_lineage(dataset, embedding_id, display_umap_id, cluster_id, labels_id)
+
+    progress.update(1, 5, "reading artifacts")
+    available = _input_columns(dataset)
+    input_df = dataset.read_input([c for c in INPUT_SERVING_COLUMNS if c in available])
+    xy = load_display_xy(dataset, lineage["umap_id"])
+    clusters = load_cluster_assignments(dataset, lineage["cluster_id"])
+    labels, hierarchical = load_label_rows(dataset, lineage)
+    if not hierarchical:
+        labels = default_labels_as_layer0(labels, xy, clusters["cluster"].to_numpy().astype(np.int64))
+    deleted = tombstone_mask(dataset, len(input_df))
+
+    progress.update(2, 5, "assembling")
+    scope_df, serving = assemble_scope_frames(input_df, xy, clusters, labels, deleted)
+    lookup = cluster_labels_lookup(labels)
+
+    progress.update(3, 5, "writing")
+    meta = dataset.meta()
+    labels_meta_id = lineage["cluster_labels_id"]
+    labels_sidecar_path = dataset.artifact_path(lineage["cluster_id"], "-labels-default.json") \
+        if not hierarchical else dataset.sidecar_path(labels_meta_id)
+    labels_meta = read_json(labels_sidecar_path) if labels_sidecar_path.is_file() else {
+        "id": labels_meta_id, "cluster_id": lineage["cluster_id"]}
+    scope_uid = str(uuid.uuid4())
+    with dataset.new_artifact("scopes") as art:
+        write_scope_parquet(scope_df, art.path(".parquet"))
+        write_serving_parquet(serving, art.path("-input.parquet"))
+        fields = {
+            "label": config.label or dataset.name,
+            "description": config.description,
+            "dataset_id": dataset.name,
+            "embedding_id": lineage["embedding_id"],
+            "umap_id": lineage["umap_id"],
+            "cluster_id": lineage["cluster_id"],
+            "cluster_labels_id": labels_meta_id,
+            "labels_id": lineage["labels_id"],
+            "hierarchical_labels": hierarchical,
+            "scope_uid": scope_uid,
+            "lancedb_table_id": f"{dataset.name}__{scope_uid}",
+            "ls_version": __version__,
+            "serving_contract_version": SERVING_CONTRACT_VERSION,
+            "columns": list(serving.columns),
+            "deleted_count": int(deleted.sum()),
+            "dataset": compact_meta(meta),
+            "embedding": compact_meta(dataset.sidecar(lineage["embedding_id"])),
+            "umap": compact_meta(dataset.sidecar(lineage["umap_id"])),
+            "cluster": compact_meta(dataset.sidecar(lineage["cluster_id"])),
+            "cluster_labels": compact_meta(labels_meta),
+            "cluster_labels_lookup": lookup,
+        }
+        inputs = {k: lineage[k] for k in ("embedding_id", "umap_id", "cluster_id")}
+        if lineage["labels_id"] != DEFAULT_LABELS:
+            inputs["labels_id"] = lineage["labels_id"]
+        inputs["input"] = dataset.input_fingerprint()
+        art.write_sidecar(fields, params=config.to_dict(), inputs=inputs, rows=len(serving),
+                          timings={"scope_seconds": round(time.perf_counter() - started, 3)})
+        scope_id = art.id
+    progress.update(5, 5, f"{scope_id}: {len(serving)} rows")
+    return scope_id
+
+
+def _input_columns(dataset: Dataset) -> list[str]:
+    import pyarrow.parquet as pq
+
+    if not dataset.input_path.is_file():
+        raise WorkspaceError(f"dataset '{dataset.name}' has no input.parquet; ingest it first")
+    return pq.read_schema(dataset.input_path).names
+
+
+def load_scope(dataset: Dataset, scope_id: str) -> dict:
+    """The scope JSON."""
+    return dataset.sidecar(scope_id)
+
+
+def load_scope_input(dataset: Dataset, scope_id: str, columns: Optional[list[str]] = None) -> pd.DataFrame:
+    return pd.read_parquet(dataset.artifact_path(scope_id, "-input.parquet"), columns=columns)
+
+
+def rewrite_scope_rows(dataset: Dataset, scope_id: str) -> int:
+    """Re-apply the current tombstones to a scope's serving files in place; returns the deleted count.
+
+    Personal columns of rows no longer tombstoned come back from ``input.parquet``. The two
+    parquets are written to temp names and renamed in, then the scope JSON (``deleted_count``;
+    ``scope_uid`` unchanged) — so readers see either the old or the new scope.
+    """
+    scope = load_scope(dataset, scope_id)
+    recorded = (scope.get("inputs") or {}).get("input")
+    current = dataset.input_fingerprint()
+    if recorded and current and recorded != current:
+        raise ValueError(f"{scope_id} was built from an earlier ingest of '{dataset.name}'; "
+                         "create a new scope (`tweetscope scope`) instead of updating it")
+    serving = load_scope_input(dataset, scope_id)
+    n = len(serving)
+    available = _input_columns(dataset)
+    personal = [c for c in PERSONAL_COLUMNS if c in serving.columns and c in available]
+    source = dataset.read_input(personal)
+    if len(source) != n:
+        raise ValueError(f"{scope_id} has {n} rows but input.parquet has {len(source)}; create a new scope")
+    order = serving["ls_index"].to_numpy()
+    restored = normalize_serving_types(source.iloc[order].reset_index(drop=True), SCOPE_INPUT_CONTRACT)
+    for col in personal:
+        serving[col] = restored[col].to_numpy()
+    deleted = tombstone_mask(dataset, n)[order]
+    serving = blank_personal(serving, deleted)
+    serving = normalize_serving_types(serving, SCOPE_INPUT_CONTRACT)
+    validate_scope_input_df(serving, SCOPE_INPUT_CONTRACT)
+
+    scope_path = dataset.artifact_path(scope_id, ".parquet")
+    scope_df = pd.read_parquet(scope_path)
+    scope_df["deleted"] = tombstone_mask(dataset, n)[scope_df["ls_index"].to_numpy()]
+
+    targets = [dataset.artifact_path(scope_id, "-input.parquet"), scope_path]
+    temps = [temp_path_for(t) for t in targets]
+    try:
+        write_serving_parquet(serving, temps[0])
+        write_scope_parquet(scope_df, temps[1])
+        for tmp, final in zip(temps, targets):
+            os.replace(tmp, final)
+    except BaseException:
+        for tmp in temps:
+            _remove(tmp)
+        raise
+    scope["deleted_count"] = int(deleted.sum())
+    scope["tombstones_applied_at"] = utc_now_iso()
+    dumps_json(scope)
+    atomic_write_json(dataset.sidecar_path(scope_id), scope)
+    return int(deleted.sum())

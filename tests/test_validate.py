@@ -1,0 +1,163 @@
+"""The deploy gate catches each seeded defect (on private copies) and passes a good scope."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from test_scope import cli
+from test_scope_fakes import make_fake_dataset
+
+from pipeline.links import run_links
+from pipeline.scope import run_scope
+from pipeline.validate import validate_scope
+
+
+@pytest.fixture
+def scoped(tmp_path):
+    ds = make_fake_dataset(tmp_path)
+    scope_id = run_scope(ds)
+    run_links(ds)
+    return ds, scope_id
+
+
+# --------------------------------------------------------------------------- defect seeders
+
+def rewrite_serving(ds, scope_id, change):
+    path = ds.artifact_path(scope_id, "-input.parquet")
+    table = change(pq.read_table(path))
+    pq.write_table(table, path)
+
+
+def id_as_int64(ds, scope_id):
+    def change(t):
+        i = t.schema.get_field_index("id")
+        return t.set_column(i, "id", pa.array([int(v) for v in t["id"].to_pylist()], pa.int64()))
+    rewrite_serving(ds, scope_id, change)
+    return "'id' must be Arrow string, got int64"
+
+
+def missing_required_column(ds, scope_id):
+    rewrite_serving(ds, scope_id, lambda t: t.drop(["label"]))
+    return "missing required column(s): label"
+
+
+def missing_label_artifact(ds, scope_id):
+    labels_id = ds.sidecar(scope_id)["cluster_labels_id"]
+    (ds.path / "clusters" / f"{labels_id}.parquet").unlink()
+    return f"referenced label artifact clusters/{labels_id}.parquet is missing"
+
+
+def duplicate_ls_index(ds, scope_id):
+    def change(t):
+        values = t["ls_index"].to_pylist()
+        values[2] = values[1]
+        return t.set_column(t.schema.get_field_index("ls_index"), "ls_index", pa.array(values, pa.int64()))
+    rewrite_serving(ds, scope_id, change)
+    return "'ls_index' has duplicate values"
+
+
+def text_on_tombstone(ds, scope_id):
+    def change(t):
+        deleted = t["deleted"].to_pylist()
+        deleted[1] = True
+        return t.set_column(t.schema.get_field_index("deleted"), "deleted", pa.array(deleted, pa.bool_()))
+    rewrite_serving(ds, scope_id, change)
+    return "deleted (tombstoned) rows still carry 'text'"
+
+
+def x_out_of_range(ds, scope_id):
+    def change(t):
+        xs = t["x"].to_pylist()
+        xs[0] = 1.5
+        return t.set_column(t.schema.get_field_index("x"), "x", pa.array(xs, pa.float32()))
+    rewrite_serving(ds, scope_id, change)
+    return "'x' has values above 1"
+
+
+def wrong_table_id(ds, scope_id):
+    ds.update_sidecar(scope_id, lancedb_table_id=f"{ds.name}__{scope_id}")
+    return "lancedb_table_id is"
+
+
+def display_umap_not_display(ds, scope_id):
+    umap_id = ds.sidecar(scope_id)["umap_id"]
+    ds.update_sidecar(umap_id, purpose="cluster")
+    return "has purpose='cluster'; the scope needs the display UMAP"
+
+
+def cluster_without_10d(ds, scope_id):
+    cluster_id = ds.sidecar(scope_id)["cluster_id"]
+    sidecar = ds.sidecar(cluster_id)
+    sidecar.pop("clustering_umap_id", None)
+    sidecar.get("inputs", {}).pop("clustering_umap_id", None)
+    ds.sidecar_path(cluster_id).write_text(json.dumps(sidecar))
+    return "has no clustering_umap_id"
+
+
+def cluster_missing_from_lookup(ds, scope_id):
+    scope = ds.sidecar(scope_id)
+    lookup = [e for e in scope["cluster_labels_lookup"] if e["cluster"] != "0_1"]
+    for e in lookup:
+        e["children"] = [c for c in e["children"] if c != "0_1"]
+    ds.update_sidecar(scope_id, cluster_labels_lookup=lookup)
+    return "have no layer-0 entry"
+
+
+def links_int_ids(ds, scope_id):
+    path = ds.links_dir / "edges.parquet"
+    t = pq.read_table(path)
+    t = t.set_column(t.schema.get_field_index("src_tweet_id"), "src_tweet_id",
+                     pa.array([int(v) for v in t["src_tweet_id"].to_pylist()], pa.int64()))
+    pq.write_table(t, path)
+    return "links/edges.parquet: column 'src_tweet_id' must be Arrow string, got int64"
+
+
+DEFECTS = [id_as_int64, missing_required_column, missing_label_artifact, duplicate_ls_index, text_on_tombstone,
+           x_out_of_range, wrong_table_id, display_umap_not_display, cluster_without_10d,
+           cluster_missing_from_lookup, links_int_ids]
+
+
+def test_good_scope_passes(scoped):
+    ds, scope_id = scoped
+    assert validate_scope(ds, scope_id) == []
+
+
+@pytest.mark.parametrize("seed", DEFECTS, ids=[d.__name__ for d in DEFECTS])
+def test_each_defect_is_caught(scoped, seed):
+    ds, scope_id = scoped
+    expected = seed(ds, scope_id)
+    problems = validate_scope(ds, scope_id)
+    assert any(expected in p for p in problems), problems
+
+
+def test_many_defects_are_all_listed(scoped):
+    ds, scope_id = scoped
+    expected = [seed(ds, scope_id) for seed in (id_as_int64, x_out_of_range, wrong_table_id, links_int_ids)]
+    problems = validate_scope(ds, scope_id)
+    for e in expected:
+        assert any(e in p for p in problems), e
+
+
+def test_missing_scope_and_default_labels(tmp_path):
+    ds = make_fake_dataset(tmp_path, with_toponymy=False)
+    assert "does not exist" in validate_scope(ds, "scopes-001")[0]
+    assert "not a scope id" in validate_scope(ds, "umap-001")[0]
+    scope_id = run_scope(ds)
+    assert any("no toponymy labels" in p for p in validate_scope(ds, scope_id))
+
+
+def test_cli_exit_codes(scoped, capsys):
+    ds, scope_id = scoped
+    base = ["validate", "--data-dir", str(ds.path.parent), "--dataset", ds.name]
+    assert cli([*base, "--scope", scope_id]) == 0
+    assert "ok" in capsys.readouterr().out
+    x_out_of_range(ds, scope_id)
+    wrong_table_id(ds, scope_id)
+    assert cli(base) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any("'x' has values above 1" in line for line in lines)
+    assert any("lancedb_table_id" in line for line in lines)
+    assert lines[-1].endswith("not publishable")
