@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 import lancedb  # noqa: E402,F401  (imported up front: its ~6 s import is not export time)
 
 from pipeline import lance_export as lx  # noqa: E402
+from pipeline.control_plane import sql_literal  # noqa: E402
 from pipeline.contracts import arrow_schema_for, normalize_serving_types  # noqa: E402
 from pipeline.workspace import Dataset, atomic_write_json, library_versions, write_parquet  # noqa: E402
 
@@ -49,7 +50,8 @@ def synthetic_scope(root: Path, n: int, dim: int, n_clusters: int = 60, seed: in
     df = pd.DataFrame({
         "id": [str(1_500_000_000_000_000_000 + i) for i in range(n)], "ls_index": np.arange(n),
         "x": rng.uniform(-1, 1, n).astype(np.float32), "y": rng.uniform(-1, 1, n).astype(np.float32),
-        "cluster": cluster, "raw_cluster": cluster, "label": [f"topic {c}" for c in cluster],
+        "cluster": [f"0_{c}" for c in cluster], "raw_cluster": [str(c) for c in cluster],
+        "label": [f"topic {c}" for c in cluster],
         "deleted": deleted, "tile_index_64": 0, "tile_index_128": 0,
         "text": np.where(deleted, "", text), "created_at": "2024-01-01T00:00:00Z",
         "username": "someone", "display_name": "Some One", "tweet_type": "tweet",
@@ -87,7 +89,7 @@ def run(n: int, dim: int) -> dict:
         record = lx.export_lance(dataset, "scopes-001", register=False)
         live = df.index[~df["deleted"]]
         probe = int(live[len(live) // 2])
-        k = int(df.loc[probe, "cluster"])
+        k = sql_literal(df.loc[probe, "cluster"])  # the string lookup id, quoted
         word = df.loc[probe, "text"].split()[-1]
         table = lx.open_scope_table(dataset, "scopes-001")
         queries = {

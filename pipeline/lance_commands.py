@@ -45,7 +45,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     for _, row in found.iterrows():
         text = " ".join(str(row["text"]).split())[:100]
         value = f"{row[score]:.3f}\t" if score else ""
-        print(f"{value}{row['ls_index']}\tc{row['cluster']}\t{row['id']}\t{text}")
+        print(f"{value}{row['ls_index']}\t{row['cluster']}\t{row['id']}\t{text}")
     return 0
 
 
@@ -62,6 +62,7 @@ def add_commands(subparsers) -> None:
     _add_target(p)
     p.add_argument("--query", default=None, help="text to embed with the scope's embedder")
     p.add_argument("--fts", default=None, help="full-text query on the tweet text")
-    p.add_argument("--cluster", type=int, default=None, help="only rows of this cluster")
+    p.add_argument("--cluster", default=None,
+                   help="only rows of this cluster: its id in the scope's cluster column, e.g. 0_3 (toponymy) or 3")
     p.add_argument("--limit", type=int, default=10, help="number of results (default 10)")
     p.set_defaults(func=cmd_search)

@@ -427,7 +427,7 @@ def search_scope(
     query: Optional[str] = None,
     vector: Optional[np.ndarray] = None,
     fts: Optional[str] = None,
-    cluster: Optional[int] = None,
+    cluster: Optional[str] = None,
     limit: int = 10,
     columns: Optional[list[str]] = None,
     uri: Optional[str] = None,
@@ -436,16 +436,20 @@ def search_scope(
     """A quick query of an exported scope table -> DataFrame (best first).
 
     ``query`` is embedded with the scope's own embedder (same space as the vectors); ``vector``
-    is used as is; ``fts`` is a full-text query on ``text``. ``cluster`` filters by cluster.
+    is used as is; ``fts`` is a full-text query on ``text``. ``cluster`` filters by the
+    scope's ``cluster`` column: a lookup id string such as ``"0_3"`` (toponymy) or ``"3"`` (flat).
     """
     from pipeline.control_plane import sql_literal
 
     if sum(x is not None for x in (query, vector, fts)) != 1:
         raise LanceExportError("give exactly one of query (text to embed), vector, or fts")
+    if cluster is not None and not isinstance(cluster, str):
+        raise LanceExportError(f"cluster must be a cluster id string as in the scope's cluster column "
+                               f"(e.g. '0_{cluster}' for toponymy labels), got {cluster!r}")
     table = open_scope_table(dataset, scope_id, uri, **connection)
     filters = ["deleted = false"]  # defence in depth: tombstones are not exported at all
     if cluster is not None:
-        filters.append(f"cluster = {sql_literal(int(cluster))}")
+        filters.append(f"cluster = {sql_literal(cluster)}")
     where = " AND ".join(filters)
     if fts is not None:
         builder = table.search(fts, query_type="fts", fts_columns="text")

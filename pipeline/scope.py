@@ -6,9 +6,13 @@
 ``scopes/scopes-NNN-input.parquet``  SERVING_COLUMNS, normalised then validated against
                                 ``contracts/scope_input.schema.json`` before anything is written
 
-``cluster``/``label`` are layer 0: the HDBSCAN cluster of the cluster artifact and its
-toponymy label ``"0_<cluster>"``. Tombstoned rows stay with ``deleted=true`` and blank
-personal columns.
+``cluster``/``label`` are layer 0, as the TS API reads them (contract scope-input-v1):
+``cluster`` is the row's ``cluster_labels_lookup`` id as a string — ``"0_<k>"`` for toponymy
+labels (layer-0 cluster ``"0_<k>"`` is HDBSCAN cluster k of the cluster artifact), ``"<k>"``
+for the flat default labels — and ``label`` that entry's label; ``raw_cluster`` is the HDBSCAN
+label as a string (``"-1"`` = noise). Hierarchical lookups end with the ``"unknown"``
+(Unclustered) entry the front end expects, and the JSON carries ``unknown_count``.
+Tombstoned rows stay with ``deleted=true`` and blank personal columns.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ SCOPE_PARQUET_COLUMNS = ["x", "y", "tile_index_64", "tile_index_128", "cluster",
                          "deleted", "ls_index"]
 SCOPE_PARQUET_SCHEMA = pa.schema([
     ("x", pa.float32()), ("y", pa.float32()), ("tile_index_64", pa.int32()), ("tile_index_128", pa.int32()),
-    ("cluster", pa.int32()), ("raw_cluster", pa.int32()), ("label", pa.string()), ("deleted", pa.bool_()),
+    ("cluster", pa.string()), ("raw_cluster", pa.string()), ("label", pa.string()), ("deleted", pa.bool_()),
     ("ls_index", pa.int64()),
 ])
 #: input.parquet columns copied into the serving file
@@ -62,6 +66,8 @@ INPUT_SERVING_COLUMNS = [c for c in SERVING_COLUMNS if c not in
                           "tile_index_64", "tile_index_128"}]
 LOOKUP_FIELDS = ["cluster", "layer", "label", "description", "hull", "count", "parent_cluster", "children",
                  "centroid_x", "centroid_y", "topic_specificity"]
+#: serving ``cluster`` of rows in no layer-0 cluster, and its lookup entry (the front end expects it)
+UNKNOWN_CLUSTER = "unknown"
 MAX_ROW_GROUP_BYTES = 64 * 1024 * 1024
 DEFAULT_LABELS = "default"
 #: sidecar fields never copied into the published scope JSON (bulky, or tweet text)
@@ -237,13 +243,13 @@ def _float_or_none(value: Any) -> Optional[float]:
 
 
 def default_labels_as_layer0(default_df: pd.DataFrame, xy: pd.DataFrame, clusters: np.ndarray) -> pd.DataFrame:
-    """Flat ``-labels-default`` rows (row i = cluster i) in the toponymy shape, layer 0 only."""
+    """Flat ``-labels-default`` rows (row i = cluster i, id ``"<i>"``) in the toponymy shape, layer 0 only."""
     n = len(default_df)
     counts = np.bincount(clusters[clusters >= 0], minlength=n)[:n] if len(clusters) else np.zeros(n, int)
     frame = pd.DataFrame({"x": xy["x"].to_numpy(np.float64), "y": xy["y"].to_numpy(np.float64), "c": clusters})
     centroids = frame.groupby("c")[["x", "y"]].mean()
     return pd.DataFrame({
-        "cluster": [f"0_{i}" for i in range(n)],
+        "cluster": [str(i) for i in range(n)],
         "layer": 0,
         "label": default_df["label"].astype("str").to_numpy(),
         "description": (default_df["description"].astype("str").to_numpy() if "description" in default_df
@@ -279,14 +285,23 @@ def cluster_labels_lookup(labels: pd.DataFrame) -> list[dict]:
     return out
 
 
-def layer0_label_map(labels: pd.DataFrame) -> dict[int, str]:
-    """HDBSCAN cluster k -> label of toponymy cluster ``"0_<k>"``."""
+def unknown_lookup_entry(count: int) -> dict:
+    """The "Unclustered" lookup entry of hierarchical scopes (same fields as the upstream front end reads)."""
+    return {"cluster": UNKNOWN_CLUSTER, "layer": 0, "label": "Unclustered",
+            "description": "Points not assigned to any cluster", "hull": [], "count": int(count),
+            "parent_cluster": None, "children": [], "centroid_x": 0.0, "centroid_y": 0.0,
+            "topic_specificity": None}
+
+
+def layer0_entries(labels: pd.DataFrame) -> dict[int, tuple[str, str]]:
+    """HDBSCAN cluster k -> (lookup id, label) of its layer-0 entry: ``"0_<k>"`` (toponymy) or ``"<k>"`` (flat)."""
     layer0 = labels[labels["layer"].astype(int) == 0]
     mapping = {}
     for cid, label in zip(layer0["cluster"].astype("str"), layer0["label"]):
-        layer, _, num = cid.partition("_")
-        if layer == "0" and num.lstrip("-").isdigit():
-            mapping[int(num)] = "" if label is None else str(label)
+        layer, sep, num = cid.partition("_")
+        k = num if sep and layer == "0" else (cid if not sep else "")
+        if k.isdigit():
+            mapping[int(k)] = (cid, "" if label is None else str(label))
     return mapping
 
 
@@ -306,20 +321,23 @@ def assemble_scope_frames(
     x = xy["x"].to_numpy(np.float32)
     y = xy["y"].to_numpy(np.float32)
     cluster = clusters["cluster"].to_numpy().astype(np.int64)
-    label_map = layer0_label_map(labels)
-    unknown = sorted(set(np.unique(cluster).tolist()) - set(label_map))
-    if unknown:
-        raise ValueError(f"cluster(s) {unknown[:10]} have no layer-0 label ('0_<k>') in the labels; "
+    entries = layer0_entries(labels)
+    unlabelled = sorted(set(np.unique(cluster).tolist()) - set(entries))
+    if unlabelled:
+        raise ValueError(f"cluster(s) {unlabelled[:10]} have no layer-0 label ('0_<k>') in the labels; "
                          "the labels were made for another cluster artifact — relabel it")
-    label = pd.Series(cluster).map(label_map).to_numpy()
+    # map the few distinct clusters, then broadcast: no per-row Python
+    codes, inverse = np.unique(cluster, return_inverse=True)
+    ids = np.array([entries[int(k)][0] for k in codes], dtype=object)
+    names = np.array([entries[int(k)][1] for k in codes], dtype=object)
     scope = pd.DataFrame({
         "x": x,
         "y": y,
         "tile_index_64": tile_index(x, y, 64),
         "tile_index_128": tile_index(x, y, 128),
-        "cluster": cluster.astype(np.int32),
-        "raw_cluster": clusters["raw_cluster"].to_numpy().astype(np.int32),
-        "label": label,
+        "cluster": ids[inverse.reshape(-1)],
+        "raw_cluster": clusters["raw_cluster"].to_numpy().astype(np.int64).astype(str).astype(object),
+        "label": names[inverse.reshape(-1)],
         "deleted": deleted.astype(bool),
         "ls_index": np.arange(n, dtype=np.int64),
     })
@@ -329,7 +347,8 @@ def assemble_scope_frames(
     serving = blank_personal(serving[[c for c in SERVING_COLUMNS if c in serving.columns]], deleted)
     serving = normalize_serving_types(serving, SCOPE_INPUT_CONTRACT)
     validate_scope_input_df(serving, SCOPE_INPUT_CONTRACT)
-    scope["label"] = serving["label"].to_numpy()
+    for col in ("cluster", "raw_cluster", "label"):  # the two files hold the same (normalised) values
+        scope[col] = serving[col].to_numpy()
     return scope, serving
 
 
@@ -397,6 +416,11 @@ def run_scope(
     progress.update(2, 5, "assembling")
     scope_df, serving = assemble_scope_frames(input_df, xy, clusters, labels, deleted)
     lookup = cluster_labels_lookup(labels)
+    # every row has a layer-0 cluster here (assembly refuses otherwise), so this is 0; the entry
+    # and the count stay because the front end reads them
+    unknown_count = int((serving["cluster"] == UNKNOWN_CLUSTER).sum())
+    if hierarchical:
+        lookup.append(unknown_lookup_entry(unknown_count))
 
     progress.update(3, 5, "writing")
     meta = dataset.meta()
@@ -419,6 +443,7 @@ def run_scope(
             "cluster_labels_id": labels_meta_id,
             "labels_id": lineage["labels_id"],
             "hierarchical_labels": hierarchical,
+            **({"unknown_count": unknown_count} if hierarchical else {}),
             "scope_uid": scope_uid,
             "lancedb_table_id": f"{dataset.name}__{scope_uid}",
             "ls_version": __version__,
@@ -474,6 +499,9 @@ def rewrite_scope_rows(dataset: Dataset, scope_id: str) -> int:
         raise ValueError(f"{scope_id} was built from an earlier ingest of '{dataset.name}'; "
                          "create a new scope (`tweetscope scope`) instead of updating it")
     serving = load_scope_input(dataset, scope_id)
+    if "cluster" in serving.columns and not pd.api.types.is_string_dtype(serving["cluster"]):
+        raise ValueError(f"{scope_id} was written with a numeric 'cluster' column (before the string lookup ids "
+                         "of the TS API contract); create a new scope (`tweetscope scope`) instead of updating it")
     n = len(serving)
     available = _input_columns(dataset)
     personal = [c for c in PERSONAL_COLUMNS if c in serving.columns and c in available]

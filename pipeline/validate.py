@@ -9,9 +9,11 @@ each, naming the file, the column or field and what to do. Checks:
   purpose cluster, 10-D) -> toponymy labels with ``topic_specificity`` -> scope, all present
   and agreeing; the referenced label files exist;
 * ``-input.parquet``: required columns with the contract's Arrow types (``id`` string), no
-  foreign columns, ``ls_index`` = 0..N-1 unique, x/y in [-1, 1], every cluster in the lookup,
-  tombstoned rows blank, tombstones.json applied; the scope parquet agrees;
-* hierarchical cluster ids are ``"<layer>_<n>"`` strings with consistent parents/children;
+  foreign columns, ``ls_index`` = 0..N-1 unique, x/y in [-1, 1], every ``cluster`` value (a
+  string) a layer-0 id of the lookup with the same label, tombstoned rows blank, tombstones.json
+  applied; the scope parquet agrees (cluster, raw_cluster, label, deleted);
+* hierarchical cluster ids are ``"<layer>_<n>"`` strings with consistent parents/children, plus
+  the ``"unknown"`` entry the front end reads and a matching ``unknown_count``; flat ids ``"<k>"``;
 * links parquets (when present): the links contract with string tweet ids.
 """
 
@@ -37,6 +39,8 @@ from pipeline.workspace import Dataset, read_json
 
 SCOPE_ID_RE = re.compile(r"^scopes-\d{3,}$")
 CLUSTER_ID_RE = re.compile(r"^\d+_\d+$")
+FLAT_CLUSTER_ID_RE = re.compile(r"^\d+$")
+UNKNOWN_CLUSTER = "unknown"  # pipeline.scope.UNKNOWN_CLUSTER (not imported: validation stays light)
 REQUIRED_SCOPE_FIELDS = ("id", "embedding_id", "umap_id", "cluster_id", "cluster_labels_id", "scope_uid",
                          "lancedb_table_id", "cluster_labels_lookup", "rows", "hierarchical_labels")
 TOPONYMY_COLUMNS = ("cluster", "layer", "label", "description", "hull", "count", "parent_cluster", "children",
@@ -155,17 +159,44 @@ def scope_json_problems(dataset: Dataset, scope_id: str, scope: dict) -> list[st
     if "cluster_labels_lookup" in scope and (not isinstance(lookup, list) or not lookup):
         problems.append("scope JSON: cluster_labels_lookup must be a non-empty list")
     elif isinstance(lookup, list):
-        problems += lookup_problems(lookup)
+        hierarchical = scope.get("hierarchical_labels") is not False
+        problems += lookup_problems(lookup, hierarchical)
+        if hierarchical:
+            problems += unknown_entry_problems(lookup, scope)
     return problems
 
 
-def lookup_problems(lookup: list) -> list[str]:
-    """Hierarchy ids are '<layer>_<n>' strings; parents and children name entries that exist."""
+def unknown_entry_problems(lookup: list, scope: dict) -> list[str]:
+    """Hierarchical scopes carry the "unknown" (Unclustered) layer-0 entry and ``unknown_count`` = its count."""
+    unknown = [e for e in lookup if isinstance(e, dict) and e.get("cluster") == UNKNOWN_CLUSTER]
+    if not unknown:
+        return ["scope JSON: cluster_labels_lookup lacks the 'unknown' (Unclustered) entry the front end reads; "
+                "make the scope again"]
+    problems = []
+    entry = unknown[0]
+    if entry.get("layer") != 0 or entry.get("parent_cluster") is not None or entry.get("children"):
+        problems.append("scope JSON: the 'unknown' lookup entry must be layer 0 with no parent and no children")
+    count = scope.get("unknown_count")
+    if not isinstance(count, int) or isinstance(count, bool):
+        problems.append(f"scope JSON: unknown_count must be an integer, got {count!r}; make the scope again")
+    elif entry.get("count") != count:
+        problems.append(f"scope JSON: unknown_count is {count} but the 'unknown' lookup entry counts {entry.get('count')!r}")
+    return problems
+
+
+def lookup_problems(lookup: list, hierarchical: bool = True) -> list[str]:
+    """Ids are strings — '<layer>_<n>' (plus 'unknown') when hierarchical, '<k>' when flat; parents and children exist."""
     problems = []
     ids = [e.get("cluster") if isinstance(e, dict) else None for e in lookup]
-    bad = [repr(i) for i in ids if not (isinstance(i, str) and CLUSTER_ID_RE.match(i))]
+    if hierarchical:
+        ok = lambda i: isinstance(i, str) and (CLUSTER_ID_RE.match(i) or i == UNKNOWN_CLUSTER)  # noqa: E731
+        shape = "'<layer>_<n>'"
+    else:
+        ok = lambda i: isinstance(i, str) and FLAT_CLUSTER_ID_RE.match(i)  # noqa: E731
+        shape = "'<k>' (flat labels)"
+    bad = [repr(i) for i in ids if not ok(i)]
     if bad:
-        problems.append(f"scope JSON: cluster_labels_lookup ids must be '<layer>_<n>' strings: {', '.join(bad[:5])}")
+        problems.append(f"scope JSON: cluster_labels_lookup ids must be {shape} strings: {', '.join(bad[:5])}")
     known = {i for i in ids if isinstance(i, str)}
     dupes = sorted({i for i in known if ids.count(i) > 1})
     if dupes:
@@ -220,13 +251,15 @@ def serving_problems(dataset: Dataset, scope_id: str, scope: dict) -> list[str]:
             problems.append(f"{name}: rows are not in ls_index order")
     lookup = scope.get("cluster_labels_lookup") if isinstance(scope.get("cluster_labels_lookup"), list) else []
     labels0 = {e.get("cluster"): e.get("label") for e in lookup if isinstance(e, dict) and e.get("layer") == 0}
-    if lookup and "cluster" in df.columns and pd.api.types.is_integer_dtype(df["cluster"]):
-        clusters = np.unique(df["cluster"].to_numpy())
-        absent = [int(c) for c in clusters if f"0_{int(c)}" not in labels0]
+    if lookup and "cluster" in df.columns and pd.api.types.is_string_dtype(df["cluster"]) \
+            and not pd.api.types.is_numeric_dtype(df["cluster"]):
+        clusters = pd.unique(df["cluster"].dropna().astype(object))
+        absent = sorted(str(c) for c in clusters if c not in labels0)
         if absent:
-            problems.append(f"{name}: cluster(s) {absent[:10]} have no layer-0 entry ('0_<k>') in cluster_labels_lookup")
+            problems.append(f"{name}: cluster value(s) {absent[:10]} are not layer-0 ids of cluster_labels_lookup; "
+                            "make the scope again")
         elif "label" in df.columns:
-            expected = df["cluster"].map(lambda c: labels0.get(f"0_{int(c)}"))
+            expected = df["cluster"].astype(object).map(labels0)
             differ = (expected.astype(object) != df["label"].astype(object)).to_numpy()
             if differ.any():
                 problems.append(f"{name}: label disagrees with cluster_labels_lookup in {int(differ.sum())} row(s)")
@@ -241,7 +274,7 @@ def serving_problems(dataset: Dataset, scope_id: str, scope: dict) -> list[str]:
         if stale:
             problems.append(f"{name}: {len(stale)} row(s) (e.g. ls_index {stale[:5]}) are deleted but no longer "
                             f"tombstoned; run `tweetscope tombstone apply --scope {scope_id}`")
-        problems += scope_parquet_problems(dataset, scope_id, n, deleted)
+        problems += scope_parquet_problems(dataset, scope_id, n, deleted, df)
     return problems
 
 
@@ -249,7 +282,9 @@ def problems_about_ls_index(problems: list[str]) -> bool:
     return any("ls_index" in p for p in problems)
 
 
-def scope_parquet_problems(dataset: Dataset, scope_id: str, n: int, deleted: np.ndarray) -> list[str]:
+def scope_parquet_problems(dataset: Dataset, scope_id: str, n: int, deleted: np.ndarray,
+                           serving: Optional[pd.DataFrame] = None) -> list[str]:
+    """The 9-column scope parquet: all rows, and the same deleted/cluster/raw_cluster/label as the -input.parquet."""
     from pipeline.scope import SCOPE_PARQUET_COLUMNS
 
     path = dataset.artifact_path(scope_id, ".parquet")
@@ -270,6 +305,15 @@ def scope_parquet_problems(dataset: Dataset, scope_id: str, n: int, deleted: np.
         problems.append(f"{name}: ls_index must be each of 0..{n - 1} exactly once")
     elif not np.array_equal(df["deleted"].to_numpy(dtype=bool), deleted[ls]):
         problems.append(f"{name}: deleted disagrees with the -input.parquet; run `tweetscope tombstone apply`")
+    elif serving is not None and "ls_index" in serving.columns:
+        by_ls = serving.set_index("ls_index")
+        for col in ("cluster", "raw_cluster", "label"):
+            if col not in by_ls.columns:
+                continue
+            mine = df[col].astype(object).to_numpy()
+            theirs = by_ls[col].reindex(ls).astype(object).to_numpy()
+            if not np.array_equal(mine, theirs):  # object arrays: 3 != "3", so a numeric column differs too
+                problems.append(f"{name}: column '{col}' disagrees with the -input.parquet; make the scope again")
     return problems
 
 

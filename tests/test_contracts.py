@@ -12,13 +12,35 @@ import pytest
 
 from pipeline import contracts as C
 
+# The downstream contract: what the TypeScript API / React front end read (MaskyS/tweetscope
+# contracts/scope_input.schema.json, version "scope-input-v1"), copied here by hand so that a
+# change on our side that would break them fails this test. Column -> (type word, nullable).
+UPSTREAM_VERSION = "scope-input-v1"
+UPSTREAM_REQUIRED = {
+    "id": ("string", False), "ls_index": ("int", False), "x": ("float", False), "y": ("float", False),
+    "cluster": ("string", False), "label": ("string", False), "deleted": ("bool", False),
+    "text": ("string", False),
+}
+UPSTREAM_OPTIONAL = {
+    "raw_cluster": ("string", True), "tile_index_64": ("int", True), "tile_index_128": ("int", True),
+    "created_at": ("string", True), "username": ("string", True), "display_name": ("string", True),
+    "tweet_type": ("string", True), "favorites": ("int", True), "retweets": ("int", True),
+    "replies": ("int", True), "is_reply": ("bool", True), "is_retweet": ("bool", True),
+    "is_like": ("bool", True), "urls_json": ("json_string", True), "media_urls_json": ("json_string", True),
+    "archive_source": ("string", True),
+}
+UPSTREAM_DEFAULTS = {"urls_json": "[]", "media_urls_json": "[]"}
+#: Arrow types the TS API's readers accept for each upstream type word
+UPSTREAM_ARROW = {"string": {pa.string(), pa.large_string()}, "json_string": {pa.string(), pa.large_string()},
+                  "int": {pa.int32(), pa.int64()}, "float": {pa.float32(), pa.float64()}, "bool": {pa.bool_()}}
+
 
 def good_frame(n: int = 6) -> pd.DataFrame:
     return pd.DataFrame({
         "id": [str(1_700_000_000_000_000_000 + i) for i in range(n)],
         "ls_index": np.arange(n),
         "x": np.linspace(-1, 1, n), "y": np.linspace(1, -1, n),
-        "cluster": np.arange(n) % 2, "raw_cluster": (np.arange(n) % 3) - 1,
+        "cluster": [f"0_{i % 2}" for i in range(n)], "raw_cluster": (np.arange(n) % 3) - 1,
         "label": ["a", "b"] * (n // 2),
         "deleted": [False] * n,
         "tile_index_64": 0, "tile_index_128": 0,
@@ -51,6 +73,37 @@ def test_contract_documents_are_valid_json_schemas_and_agree():
     assert len(C.EDGE_COLUMNS) == 7 and len(C.NODE_STATS_COLUMNS) == 10
     assert set(links["$defs"]["edge"]["properties"]) == set(C.EDGE_COLUMNS)
     assert set(links["$defs"]["node_link_stats"]["properties"]) == set(C.NODE_STATS_COLUMNS)
+
+
+def test_our_contract_matches_the_downstream_ts_contract():
+    doc = C.load_contract("scope_input")
+    assert doc["version"] == UPSTREAM_VERSION == C.SERVING_CONTRACT_VERSION
+    # same column names in the same sections, same type words
+    assert {c: s["type"] for c, s in doc["required_columns"].items()} == {c: t for c, (t, _) in UPSTREAM_REQUIRED.items()}
+    assert {c: s["type"] for c, s in doc["optional_columns"].items()} == {c: t for c, (t, _) in UPSTREAM_OPTIONAL.items()}
+    for column, default in UPSTREAM_DEFAULTS.items():
+        assert doc["optional_columns"][column]["default"] == default
+    # we may be stricter (never-null where the reader tolerates null), never looser
+    for column, (_, nullable) in {**UPSTREAM_REQUIRED, **UPSTREAM_OPTIONAL}.items():
+        ours = {**doc["required_columns"], **doc["optional_columns"]}[column]["nullable"]
+        assert nullable or not ours, column
+    # the exact Arrow types we write are ones the TS API reads as that type word
+    schema = C.arrow_schema_for()
+    for column, (word, _) in {**UPSTREAM_REQUIRED, **UPSTREAM_OPTIONAL}.items():
+        assert schema.field(column).type in UPSTREAM_ARROW[word], column
+
+
+def test_cluster_columns_are_strings():
+    schema = C.arrow_schema_for()
+    assert schema.field("cluster").type == pa.string() and schema.field("raw_cluster").type == pa.string()
+    out = C.normalize_serving_types(good_frame())
+    assert out["cluster"].tolist() == ["0_0", "0_1"] * 3
+    assert out["raw_cluster"].tolist() == ["-1", "0", "1", "-1", "0", "1"]  # HDBSCAN labels as text
+    numeric = out.assign(cluster=np.arange(len(out)) % 2)
+    assert any("'cluster' must be string" in p for p in C.scope_input_problems(numeric))
+    odd = out.assign(cluster=["0_0", "zero", "0_1", "unknown", "3", "1_2"])
+    problems = [p for p in C.scope_input_problems(odd) if "'cluster'" in p]
+    assert len(problems) == 1 and "1 row(s), e.g. 1" in problems[0]  # only "zero"
 
 
 def test_arrow_schema_for_matches_contract_types():

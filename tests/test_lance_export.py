@@ -43,6 +43,7 @@ def test_export_builds_table_indices_and_record(handmade):
     schema = table.schema
     assert schema.field("vector").type == pa.list_(pa.float32(), vectors.shape[1])
     assert schema.field("id").type == pa.string()
+    assert schema.field("cluster").type == pa.string() and schema.field("raw_cluster").type == pa.string()
     from pipeline.contracts import SERVING_COLUMNS
     assert schema.names == [*SERVING_COLUMNS, "vector"]
     kinds = {tuple(i.columns): i.index_type for i in table.list_indices()}
@@ -60,7 +61,8 @@ def test_vector_search_with_cluster_filter(handmade):
     dataset, vectors, df = handmade
     lx.export_lance(dataset, "scopes-001", register=False)
     for row in (7, 13, 599):
-        k = int(df.loc[row, "cluster"])
+        k = df.loc[row, "cluster"]
+        assert k == f"0_{row % 6}"  # the string lookup id, as the TS API reads it
         found = lx.search_scope(dataset, "scopes-001", vector=vectors[row], cluster=k, limit=10)
         assert found["ls_index"].iloc[0] == row
         assert len(found) == 10 and set(found["cluster"]) == {k}
@@ -76,8 +78,8 @@ def test_full_text_search_finds_a_tweet_by_a_distinctive_word(handmade):
     assert list(found["ls_index"]) == [123]
     assert found["text"].iloc[0] == df.loc[123, "text"]
     glacier = lx.search_scope(dataset, "scopes-001", fts="glacier", limit=1000)
-    assert set(glacier["cluster"]) == {3}
-    assert set(glacier["ls_index"]) == set(df.index[(df["cluster"] == 3) & ~df["deleted"]])
+    assert set(glacier["cluster"]) == {"0_3"}
+    assert set(glacier["ls_index"]) == set(df.index[(df["cluster"] == "0_3") & ~df["deleted"]])
 
 
 def test_tombstoned_rows_are_never_returned(handmade):
@@ -105,7 +107,7 @@ def test_small_scope_skips_ivf_pq_with_a_note(tmp_path, monkeypatch):
     assert [s["index_type"] for s in record["skipped_indices"]] == ["IVF_PQ"]
     assert str(lx.MIN_ROWS_FOR_PQ) in record["skipped_indices"][0]["reason"]
     assert {i["index_type"] for i in record["indices"]} == {"BTREE", "FTS"}
-    found = lx.search_scope(dataset, "scopes-001", vector=vectors[5], cluster=int(df.loc[5, "cluster"]))
+    found = lx.search_scope(dataset, "scopes-001", vector=vectors[5], cluster=df.loc[5, "cluster"])
     assert found["ls_index"].iloc[0] == 5  # exact scan without a vector index
 
 
@@ -202,6 +204,22 @@ def test_cli_lance_and_search(handmade, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "uniqueword321" in out[0] and "\t321\t" in out[0]
     assert main(["search", *args]) == 1  # neither --query nor --fts
+    capsys.readouterr()
+    assert main(["search", *args, "--fts", "glacier", "--cluster", "0_3", "--limit", "1000"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines and all("\t0_3\t" in line for line in lines)
+    assert main(["search", *args, "--fts", "glacier", "--cluster", "0_1"]) == 0  # glacier rows are all 0_3
+    assert capsys.readouterr().out.strip() == "no matches"
+
+
+def test_cluster_filter_takes_the_string_id_only(handmade):
+    dataset, vectors, df = handmade
+    lx.export_lance(dataset, "scopes-001", register=False)
+    with pytest.raises(lx.LanceExportError, match="cluster id string"):
+        lx.search_scope(dataset, "scopes-001", vector=vectors[7], cluster=1)
+    # a hostile id is quoted, not interpreted: it matches nothing and drops no filter
+    found = lx.search_scope(dataset, "scopes-001", vector=vectors[7], cluster="0_1' OR deleted = true OR '1")
+    assert found.empty
 
 
 def test_cancel_while_writing_keeps_the_previous_table(tmp_path, monkeypatch):

@@ -53,7 +53,7 @@ def test_export_to_s3(handmade, s3_endpoint):
     assert any(k.startswith(f"tweetscope/{record['table']}.lance/") for k in keys)
     assert "testing-secret" not in (dataset.lancedb_dir / "exports.json").read_text()
 
-    k = int(df.loc[31, "cluster"])
+    k = df.loc[31, "cluster"]
     found = lx.search_scope(dataset, "scopes-001", vector=vectors[31], cluster=k, uri=uri, storage_options=options)
     assert found["ls_index"].iloc[0] == 31 and set(found["cluster"]) == {k}
     assert list(lx.search_scope(dataset, "scopes-001", fts="uniqueword77", uri=uri,

@@ -64,7 +64,8 @@ def test_sample_scope_export_and_search(sample):
     vectors = load_embeddings(dataset, dataset.sidecar(scope_id)["embedding_id"])
     sizes = Counter(live["cluster"])
     row = _unique_vector_row(serving, vectors, sizes)
-    k = int(serving.loc[serving["ls_index"] == row, "cluster"].iloc[0])
+    k = serving.loc[serving["ls_index"] == row, "cluster"].iloc[0]
+    assert isinstance(k, str) and k.startswith("0_")  # toponymy layer-0 lookup id
     found = lx.search_scope(dataset, scope_id, vector=vectors[row], cluster=k, limit=10)
     assert found["ls_index"].iloc[0] == row
     assert set(found["cluster"]) == {k} and len(found) == min(10, sizes[k])

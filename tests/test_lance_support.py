@@ -22,7 +22,8 @@ WORDS = ["garden", "compiler", "violin", "glacier", "harbor", "lantern", "meteor
 def make_scope(tmp_path, *, name="handmade", n=600, dim=64, n_clusters=6, deleted_every=50, seed=0):
     """A dataset folder with one scope (``scopes-001``) and return (dataset, vectors, serving frame).
 
-    Row i belongs to cluster ``i % n_clusters``; vectors are cluster centre + noise, L2-normalised.
+    Row i belongs to HDBSCAN cluster ``k = i % n_clusters``, serving ``cluster`` ``"0_<k>"`` (its lookup
+    id, as the scope stage writes it); vectors are cluster centre + noise, L2-normalised.
     Every ``deleted_every``-th row is a tombstone (blank text, deleted=true). Text i contains
     ``uniqueword{i}`` and the cluster's topic word.
     """
@@ -45,8 +46,8 @@ def make_scope(tmp_path, *, name="handmade", n=600, dim=64, n_clusters=6, delete
         "ls_index": np.arange(n, dtype=np.int64),
         "x": rng.uniform(-1, 1, n).astype(np.float32),
         "y": rng.uniform(-1, 1, n).astype(np.float32),
-        "cluster": cluster.astype(np.int32),
-        "raw_cluster": cluster.astype(np.int32),
+        "cluster": [f"0_{c}" for c in cluster],
+        "raw_cluster": [str(c) for c in cluster],
         "label": [f"topic {c}" for c in cluster],
         "deleted": deleted,
         "tile_index_64": np.zeros(n, dtype=np.int64),

@@ -83,7 +83,8 @@ def make_handmade_dataset(data_dir: Path, name: str = "handmade", n_rows: int = 
     deleted[list(deleted_rows)] = True
     serving = pd.DataFrame({
         "id": ids, "ls_index": np.arange(n_rows), "x": xy[:, 0], "y": xy[:, 1],
-        "cluster": cluster, "raw_cluster": cluster, "label": [f"Topic {c}" for c in cluster],
+        "cluster": [f"0_{c}" for c in cluster], "raw_cluster": [str(c) for c in cluster],
+        "label": [f"Topic {c}" for c in cluster],
         "deleted": deleted, "tile_index_64": 0, "tile_index_128": 0,
         "text": np.where(deleted, "", np.array(texts, dtype=object)),
         "created_at": list(created), "username": np.where(deleted, "", "curator"),

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from test_scope_fakes import make_fake_dataset
@@ -36,6 +37,8 @@ def test_scope_writes_three_files_with_contract_columns(fake):
     assert pq.ParquetFile(serving_path).metadata.row_group(0).column(0).compression == "SNAPPY"
     scope_df = pd.read_parquet(fake.artifact_path(scope_id, ".parquet"))
     assert list(scope_df.columns) == SCOPE_PARQUET_COLUMNS
+    scope_schema = pq.read_schema(fake.artifact_path(scope_id, ".parquet"))
+    assert scope_schema.field("cluster").type == pa.string() and scope_schema.field("raw_cluster").type == pa.string()
 
     serving = pd.read_parquet(serving_path)
     source = fake.read_input()
@@ -44,13 +47,18 @@ def test_scope_writes_three_files_with_contract_columns(fake):
     assert serving["text"].tolist() == source["text"].tolist()
     umap = pd.read_parquet(fake.artifact_path("umap-001", ".parquet"))
     assert np.array_equal(serving["x"].to_numpy(), umap["x"].to_numpy())
+    # cluster is the toponymy layer-0 id "0_<k>" of HDBSCAN cluster k; raw_cluster the HDBSCAN label as text
     clusters = pd.read_parquet(fake.artifact_path("cluster-001", ".parquet"))
-    assert serving["cluster"].tolist() == clusters["cluster"].tolist()
-    assert serving["raw_cluster"].tolist() == clusters["raw_cluster"].tolist()
+    assert serving["cluster"].tolist() == [f"0_{c}" for c in clusters["cluster"]]
+    assert serving["raw_cluster"].tolist() == [str(c) for c in clusters["raw_cluster"]]
+    assert "-1" in set(serving["raw_cluster"])  # the fake has noise points
     labels = pd.read_parquet(fake.artifact_path("toponymy-001", ".parquet"))
     layer0 = dict(zip(labels["cluster"], labels["label"]))
-    assert serving["label"].tolist() == [layer0[f"0_{c}"] for c in clusters["cluster"]]
+    assert serving["label"].tolist() == [layer0[c] for c in serving["cluster"]]
     assert not serving["deleted"].any()
+    # the 9-column scope parquet holds the same values
+    for col in ("cluster", "raw_cluster", "label"):
+        assert scope_df[col].tolist() == serving[col].tolist(), col
 
 
 def test_tile_indices_follow_the_formula(fake):
@@ -75,8 +83,13 @@ def test_scope_json_fields(fake):
     assert scope["rows"] == 60 and scope["serving_contract_version"] == "scope-input-v1"
     assert scope["inputs"]["labels_id"] == "toponymy-001" and scope["inputs"]["input"] == "fp-1"
     lookup = scope["cluster_labels_lookup"]
-    assert {e["cluster"] for e in lookup} == {"0_0", "0_1", "0_2", "0_3", "1_0", "1_1"}
+    assert {e["cluster"] for e in lookup} == {"0_0", "0_1", "0_2", "0_3", "1_0", "1_1", "unknown"}
     assert all("indices" not in e for e in lookup)
+    # the "unknown" entry the front end expects; every row here is in a layer-0 cluster
+    unknown = next(e for e in lookup if e["cluster"] == "unknown")
+    assert unknown == scope_mod.unknown_lookup_entry(0)
+    assert (unknown["layer"], unknown["label"], unknown["count"]) == (0, "Unclustered", 0)
+    assert scope["unknown_count"] == 0
     first = next(e for e in lookup if e["cluster"] == "0_0")
     assert set(first) == set(scope_mod.LOOKUP_FIELDS)
     assert first["topic_specificity"] == pytest.approx(0.5) and first["parent_cluster"] == "1_0"
@@ -94,8 +107,15 @@ def test_default_labels_when_no_toponymy(tmp_path):
     scope = ds.sidecar(run_scope(ds))
     assert scope["cluster_labels_id"] == "cluster-001-labels-default"
     assert scope["hierarchical_labels"] is False
-    assert [e["cluster"] for e in scope["cluster_labels_lookup"]] == ["0_0", "0_1", "0_2", "0_3"]
+    # flat labels: the lookup id and the serving cluster are the cluster index as a string
+    assert [e["cluster"] for e in scope["cluster_labels_lookup"]] == ["0", "1", "2", "3"]
     assert sum(e["count"] for e in scope["cluster_labels_lookup"]) == 60
+    assert "unknown_count" not in scope
+    serving = pd.read_parquet(ds.artifact_path(scope["id"], "-input.parquet"))
+    clusters = pd.read_parquet(ds.artifact_path("cluster-001", ".parquet"))
+    assert serving["cluster"].tolist() == [str(c) for c in clusters["cluster"]]
+    names = {e["cluster"]: e["label"] for e in scope["cluster_labels_lookup"]}
+    assert serving["label"].tolist() == [names[c] for c in serving["cluster"]]
 
 
 def test_missing_ids_follow_lineage_and_mismatches_are_refused(fake):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -38,13 +37,24 @@ def test_scoped_sample_passes_the_gate(scoped_dataset):
     assert serving["x"].between(-1, 1).all() and serving["y"].between(-1, 1).all()
 
     # cluster / label are layer 0 of the labels and agree with the cluster artifact
+    # (strings, as the TS API reads them: cluster "0_<k>", raw_cluster the HDBSCAN label "-1"/"<k>")
     clusters = pd.read_parquet(ds.artifact_path(scope["cluster_id"], ".parquet"))
-    assert np.array_equal(serving["cluster"].to_numpy(), clusters["cluster"].to_numpy())
+    assert serving["cluster"].tolist() == [f"0_{c}" for c in clusters["cluster"]]
+    assert serving["raw_cluster"].tolist() == [str(c) for c in clusters["raw_cluster"]]
     labels = pd.read_parquet(ds.artifact_path(topo_id, ".parquet"))
     layer0 = dict(zip(labels.loc[labels["layer"] == 0, "cluster"], labels.loc[labels["layer"] == 0, "label"]))
-    assert serving["label"].tolist() == [layer0[f"0_{c}"] for c in serving["cluster"]]
+    assert serving["label"].tolist() == [layer0[c] for c in serving["cluster"]]
+    scope_df = pd.read_parquet(ds.artifact_path(scope_id, ".parquet"))
+    for col in ("cluster", "raw_cluster", "label"):
+        assert scope_df[col].tolist() == serving[col].tolist(), col
     lookup_ids = {e["cluster"] for e in scope["cluster_labels_lookup"]}
-    assert lookup_ids == set(labels["cluster"]) and all("indices" not in e for e in scope["cluster_labels_lookup"])
+    assert lookup_ids == set(labels["cluster"]) | {"unknown"}
+    assert all("indices" not in e for e in scope["cluster_labels_lookup"])
+    layer0_indices = set()
+    for indices in labels.loc[labels["layer"] == 0, "indices"]:
+        layer0_indices.update(int(i) for i in indices)
+    unknown = next(e for e in scope["cluster_labels_lookup"] if e["cluster"] == "unknown")
+    assert scope["unknown_count"] == unknown["count"] == len(serving) - len(layer0_indices)
 
 
 def test_sample_links_match_the_input(scoped_dataset, tmp_path):

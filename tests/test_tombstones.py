@@ -128,3 +128,23 @@ def test_apply_refuses_a_scope_of_an_older_ingest(scoped):
     add_tombstones(ds, [1])
     with pytest.raises(ValueError, match="earlier ingest"):
         apply_tombstones(ds, scope_id)
+
+
+def test_apply_keeps_string_clusters_and_refuses_a_numeric_cluster_scope(scoped):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ds, scope_id = scoped
+    add_tombstones(ds, [2])
+    apply_tombstones(ds, scope_id)
+    after = _serving(ds, scope_id)
+    scope_df = pd.read_parquet(ds.artifact_path(scope_id, ".parquet"))
+    assert after["cluster"].str.fullmatch(r"0_\d+").all() and scope_df["cluster"].tolist() == after["cluster"].tolist()
+    assert pq.read_schema(ds.artifact_path(scope_id, ".parquet")).field("raw_cluster").type == pa.string()
+    # a scope written before cluster became the lookup id string cannot be patched in place
+    path = ds.artifact_path(scope_id, "-input.parquet")
+    table = pq.read_table(path)
+    ks = pa.array([int(c.split("_")[1]) for c in table["cluster"].to_pylist()], pa.int32())
+    pq.write_table(table.set_column(table.schema.get_field_index("cluster"), "cluster", ks), path)
+    with pytest.raises(ValueError, match="numeric 'cluster' column"):
+        apply_tombstones(ds, scope_id)

@@ -103,7 +103,37 @@ def cluster_missing_from_lookup(ds, scope_id):
     for e in lookup:
         e["children"] = [c for c in e["children"] if c != "0_1"]
     ds.update_sidecar(scope_id, cluster_labels_lookup=lookup)
-    return "have no layer-0 entry"
+    return "cluster value(s) ['0_1'] are not layer-0 ids of cluster_labels_lookup"
+
+
+def cluster_as_int(ds, scope_id):
+    """The pre-contract-alignment shape: the TS API reads cluster as the lookup id string."""
+    def change(t):
+        ks = [int(c.split("_")[1]) for c in t["cluster"].to_pylist()]
+        return t.set_column(t.schema.get_field_index("cluster"), "cluster", pa.array(ks, pa.int32()))
+    rewrite_serving(ds, scope_id, change)
+    return "'cluster' must be Arrow string, got int32"
+
+
+def lookup_without_unknown(ds, scope_id):
+    scope = ds.sidecar(scope_id)
+    lookup = [e for e in scope["cluster_labels_lookup"] if e["cluster"] != "unknown"]
+    ds.update_sidecar(scope_id, cluster_labels_lookup=lookup)
+    return "lacks the 'unknown' (Unclustered) entry"
+
+
+def unknown_count_disagrees(ds, scope_id):
+    ds.update_sidecar(scope_id, unknown_count=3)
+    return "unknown_count is 3 but the 'unknown' lookup entry counts 0"
+
+
+def scope_parquet_cluster_disagrees(ds, scope_id):
+    path = ds.artifact_path(scope_id, ".parquet")
+    t = pq.read_table(path)
+    ks = t["cluster"].to_pylist()
+    ks[4] = "0_0" if ks[4] != "0_0" else "0_1"
+    pq.write_table(t.set_column(t.schema.get_field_index("cluster"), "cluster", pa.array(ks, pa.string())), path)
+    return "column 'cluster' disagrees with the -input.parquet"
 
 
 def links_int_ids(ds, scope_id):
@@ -117,7 +147,8 @@ def links_int_ids(ds, scope_id):
 
 DEFECTS = [id_as_int64, missing_required_column, missing_label_artifact, duplicate_ls_index, text_on_tombstone,
            x_out_of_range, wrong_table_id, display_umap_not_display, cluster_without_10d,
-           cluster_missing_from_lookup, links_int_ids]
+           cluster_missing_from_lookup, cluster_as_int, lookup_without_unknown, unknown_count_disagrees,
+           scope_parquet_cluster_disagrees, links_int_ids]
 
 
 def test_good_scope_passes(scoped):
