@@ -1,0 +1,1 @@
+"""Tweetscope Studio: the Panel web app (views over the pipeline, background jobs)."""
