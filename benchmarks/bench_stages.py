@@ -1,0 +1,228 @@
+"""Compute-stage benchmark: wall time, CPU time and peak RSS of embed, UMAP, HDBSCAN, re-cluster.
+
+Generates a synthetic archive (``synth_archive.py``), ingests it, then runs each stage in a
+fresh child process (so peak RSS is that stage's own) and writes
+``benchmarks/results/stages-<rows>.json``.
+
+Embedding: the local ONNX model runs ~25-30 texts per CPU-second on real tweets, so a full
+212K embed takes about an hour on 2 cores. By default the benchmark therefore measures the
+local embedder on ``--embed-probe`` rows (a random sample, embedded the way run_embed does)
+and extrapolates, and feeds UMAP/HDBSCAN a TF-IDF+SVD 384-d stand-in embedding of all rows
+(same shape, real topic structure). ``--full-embed`` embeds every row with the local model.
+
+    .venv/bin/python benchmarks/bench_stages.py --rows 212000 [--full-embed] [--also-parallel]
+
+Targets on 2 cores at 212K (issue 4): local embed ≤ 6 min, both UMAPs ≤ 4 min together,
+HDBSCAN ≤ 60 s, re-cluster ≤ 0.3 s a call. On a shared machine wall time mostly measures
+the other load: CPU seconds and the load average are recorded next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TARGETS = {"embed_local_s": 360.0, "umap_both_s": 240.0, "hdbscan_s": 60.0, "recluster_s": 0.3}
+
+
+# --------------------------------------------------------------------------- child stages
+
+def _standin_embedder(texts):
+    """TF-IDF + TruncatedSVD, 384-d, L2-normalised: a fast embedding with the archive's topic structure."""
+    import numpy as np
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from pipeline.embedders import Embedder, l2_normalise
+
+    matrix = TfidfVectorizer(max_features=50_000, sublinear_tf=True, min_df=2).fit_transform(texts)
+    vectors = TruncatedSVD(384, random_state=0, algorithm="randomized", n_iter=4).fit_transform(matrix)
+    vectors = l2_normalise(vectors)
+    lookup = {}
+    for text, vec in zip(texts, vectors):
+        lookup.setdefault(text, vec)
+
+    class StandIn(Embedder):
+        provider, model_id, dimensions, chunk_size = "bench-tfidf-svd", "tfidf-svd-384", 384, 50_000
+
+        def embed(self, batch, progress=None):
+            return np.vstack([lookup[t] for t in batch]).astype(np.float32)
+
+    return StandIn()
+
+
+def child(stage: str, data_dir: str, dataset_name: str, opts: dict) -> dict:
+    import numpy as np
+
+    from pipeline.workspace import Workspace
+
+    ws = Workspace(data_dir)
+    out: dict = {}
+    if stage == "ingest":
+        from pipeline.ingest import ingest_archive
+
+        ds = ingest_archive(opts["archive"], ws, dataset_name, overwrite=True)
+        out["rows"] = len(ds.read_input(["id"]))
+        return out
+    ds = ws.dataset(dataset_name)
+    if stage == "embed-probe":
+        from pipeline.embedders import get_embedder
+
+        texts = ds.read_input(["text"])["text"].tolist()
+        rng = np.random.default_rng(0)
+        sample = [texts[i] for i in rng.choice(len(texts), min(opts["probe"], len(texts)), replace=False)]
+        sample.sort(key=len)  # as run_embed does
+        embedder = get_embedder("local")
+        embedder.embed(sample[:8])  # session start-up is not throughput
+        t, c = time.perf_counter(), time.process_time()
+        for i in range(0, len(sample), embedder.chunk_size):
+            embedder.embed(sample[i:i + embedder.chunk_size])
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        tokens = [len(e.ids) for e in embedder._tokenizer.encode_batch(sample)]
+        out.update(probe_rows=len(sample), wall_s=round(wall, 2), cpu_s=round(cpu, 2),
+                   texts_per_s=round(len(sample) / wall, 1), texts_per_cpu_s=round(len(sample) / cpu, 1),
+                   mean_tokens=round(float(np.mean(tokens)), 1), threads=embedder.threads,
+                   extrapolated_full_s=round(len(texts) / (len(sample) / wall), 1),
+                   extrapolated_full_idle_2core_s=round(len(texts) / (2 * len(sample) / cpu), 1))
+    elif stage in ("embed", "embed-standin"):
+        from pipeline.embed import EmbedConfig, run_embed
+
+        embedder = None
+        if stage == "embed-standin":
+            embedder = _standin_embedder(ds.read_input(["text"])["text"].tolist())
+        emb_id = run_embed(ds, EmbedConfig(provider="local"), embedder=embedder)
+        out.update(id=emb_id, **ds.sidecar(emb_id)["timings"])
+    elif stage == "umap":
+        from pipeline.umap_stage import UmapConfig, run_umap
+
+        disp, clus = run_umap(ds, UmapConfig(seed=opts.get("seed", 42)))
+        out.update(ids=[disp, clus], seed=opts.get("seed", 42), knn_s=ds.sidecar(disp)["timings"]["knn_s"],
+                   display_fit_s=ds.sidecar(disp)["timings"]["fit_s"],
+                   cluster_fit_s=ds.sidecar(clus)["timings"]["fit_s"],
+                   total_s=ds.sidecar(disp)["timings"]["total_s"])
+    elif stage == "cluster":
+        from pipeline.cluster import run_cluster
+
+        cid = run_cluster(ds)
+        side = ds.sidecar(cid)
+        out.update(id=cid, n_clusters=side["n_clusters"], n_noise=side["n_noise"],
+                   min_cluster_size=side["params"]["min_cluster_size"], **side["timings"])
+    elif stage == "recluster":
+        from pipeline.cluster import recluster
+
+        cid = ds.latest("cluster")
+        base = ds.sidecar(cid)["params"]["min_cluster_size"]
+        sizes = [max(2, int(base * f)) for f in (2.0, 0.5, 1.5, 0.75, 1.25, 3.0)]
+        t = time.perf_counter()
+        recluster(ds, cid, sizes[0])
+        out["first_call_s"] = round(time.perf_counter() - t, 4)  # includes loading the tree
+        calls = []
+        for size in sizes[1:]:
+            t = time.perf_counter()
+            labels = recluster(ds, cid, size)
+            calls.append({"min_cluster_size": size, "s": round(time.perf_counter() - t, 4),
+                          "n_clusters": int(labels.max()) + 1})
+        out.update(calls=calls, max_warm_s=max(c["s"] for c in calls),
+                   median_warm_s=sorted(c["s"] for c in calls)[len(calls) // 2])
+    else:
+        raise SystemExit(f"unknown stage {stage}")
+    return out
+
+
+# --------------------------------------------------------------------------- parent
+
+def run_child(stage: str, data_dir: Path, name: str, opts: dict) -> dict:
+    env = dict(os.environ, TWEETSCOPE_QUIET="1")
+    env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba-cache"))
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", stage, "--data-dir", str(data_dir), "--dataset", name,
+         "--opts", json.dumps(opts)], stdout=subprocess.PIPE, env=env, cwd=ROOT, text=True)
+    stdout = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"stage {stage} failed (exit {proc.returncode})")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result.update(stage=stage, wall_s=round(wall, 2), cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
+                  peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
+                  load_avg_1m_before=round(load_before, 2), load_avg_1m_after=round(os.getloadavg()[0], 2))
+    print(f"{stage:14s} wall {wall:8.1f} s  cpu {result['cpu_s']:8.1f} s  rss {result['peak_rss_mb']:7.0f} MB"
+          f"  load {load_before:.1f}", flush=True)
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=212_000, help="tweets in the synthetic archive")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "stages")
+    parser.add_argument("--full-embed", action="store_true", help="embed every row with the local model")
+    parser.add_argument("--embed-probe", type=int, default=3000, help="rows the local embed probe times")
+    parser.add_argument("--also-parallel", action="store_true", help="also time UMAP with seed=None")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    parser.add_argument("--opts", default="{}", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    if args.child:
+        print(json.dumps(child(args.child, args.data_dir, args.dataset, json.loads(args.opts))))
+        return 0
+
+    sys.path.insert(0, str(HERE))
+    from synth_archive import generate_archive
+
+    work = args.work_dir / f"rows-{args.rows}"
+    data_dir = work / "data"
+    archive = work / f"synth-{args.rows}-{args.seed}.zip"
+    if not archive.exists():
+        t = time.perf_counter()
+        generate_archive(archive, n_tweets=args.rows, seed=args.seed)
+        print(f"generated {archive} in {time.perf_counter() - t:.1f} s", flush=True)
+    name = "bench"
+    stages = {"ingest": run_child("ingest", data_dir, name, {"archive": str(archive)})}
+    stages["embed_probe"] = run_child("embed-probe", data_dir, name, {"probe": args.embed_probe})
+    stages["embed"] = run_child("embed" if args.full_embed else "embed-standin", data_dir, name, {})
+    stages["umap"] = run_child("umap", data_dir, name, {"seed": 42})
+    if args.also_parallel:
+        stages["umap_parallel"] = run_child("umap", data_dir, name, {"seed": None})
+    stages["cluster"] = run_child("cluster", data_dir, name, {})
+    stages["recluster"] = run_child("recluster", data_dir, name, {})
+
+    embed_s = stages["embed"]["wall_s"] if args.full_embed else stages["embed_probe"]["extrapolated_full_s"]
+    umap_s = stages["umap"]["display_fit_s"] + stages["umap"]["cluster_fit_s"] + stages["umap"]["knn_s"]
+    summary = {
+        "embed_local_s": embed_s,
+        "embed_local_measured": "full" if args.full_embed else f"extrapolated from {args.embed_probe} rows",
+        "umap_both_s": round(umap_s, 1),
+        "hdbscan_s": stages["cluster"]["hdbscan_s"],
+        "recluster_s": stages["recluster"]["max_warm_s"],
+    }
+    summary["meets_target"] = {k: summary[k] <= v for k, v in TARGETS.items()}
+    result = {
+        "benchmark": "stages", "rows": stages["ingest"]["rows"], "tweets_generated": args.rows,
+        "seed": args.seed, "targets": TARGETS, "summary": summary, "stages": stages,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    out = HERE / "results" / f"stages-{args.rows}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
