@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from support import copy_dataset  # noqa: F401  (re-exported for older imports)
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "assets" / "sample"
 
@@ -37,15 +39,6 @@ def tmp_workspace(tmp_path):
     from pipeline.workspace import Workspace
 
     return Workspace(tmp_path / "data")
-
-
-def copy_dataset(dataset, dest_dir: Path):
-    """A private copy of a (session) dataset that a test may change."""
-    from pipeline.workspace import Dataset
-
-    target = Path(dest_dir) / "data" / dataset.name
-    shutil.copytree(dataset.path, target)
-    return Dataset(target)
 
 
 @pytest.fixture(scope="session")

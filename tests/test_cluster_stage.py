@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import copy_dataset
+from support import copy_dataset
 from pipeline.cluster import (
     ClusterConfig, assign_noise, cluster_geometry, load_clusters, manifold_knn, recluster,
     run_cluster, save_recluster,

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import copy_dataset
+from support import copy_dataset
 from pipeline.embed import EmbedConfig, embedder_for, load_embeddings, run_embed
 from pipeline.embedders import EmbedderError, get_embedder
 from pipeline.progress import Cancelled, Progress

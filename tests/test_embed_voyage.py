@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from conftest import copy_dataset
+from support import copy_dataset
 from pipeline.embed import EmbedConfig, load_embeddings, run_embed
 from pipeline.embedders import EmbedderError, get_embedder
 from pipeline.embedders.voyage import VoyageEmbedder, plan_batches

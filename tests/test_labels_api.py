@@ -72,7 +72,7 @@ def test_failures_stop_with_a_clear_error(provider, mode, requests, api_keys):
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_run_labels_with_api_namer(provider, api_keys, mapped_dataset, tmp_path):
-    from conftest import copy_dataset
+    from support import copy_dataset
 
     from pipeline.labels import load_labels, run_labels
 
@@ -90,7 +90,7 @@ def test_run_labels_with_api_namer(provider, api_keys, mapped_dataset, tmp_path)
 
 
 def test_run_labels_fails_fast_and_writes_nothing(api_keys, mapped_dataset, tmp_path):
-    from conftest import copy_dataset
+    from support import copy_dataset
 
     from pipeline.labels import NamingError, run_labels
 

@@ -103,7 +103,7 @@ def test_sidecar_records_lineage_audit_and_usage(labels):
 
 
 def test_edits_make_new_artifacts_and_diff(labelled_dataset, tmp_path):
-    from conftest import copy_dataset
+    from support import copy_dataset
 
     from pipeline.labels.edits import diff_labels, edit_labels, set_status, statuses_of
 
@@ -138,7 +138,7 @@ def test_edits_make_new_artifacts_and_diff(labelled_dataset, tmp_path):
 
 
 def test_relabel_asks_the_namer_again(labelled_dataset, tmp_path):
-    from conftest import copy_dataset
+    from support import copy_dataset
 
     from pipeline.labels.config import LabelConfig
     from pipeline.labels.edits import relabel, statuses_of
@@ -158,7 +158,7 @@ def test_relabel_asks_the_namer_again(labelled_dataset, tmp_path):
 
 
 def test_cli_label_edit_and_diff(labelled_dataset, tmp_path, capsys):
-    from conftest import copy_dataset
+    from support import copy_dataset
 
     from pipeline.cli import main
 
@@ -180,7 +180,7 @@ def test_cli_label_edit_and_diff(labelled_dataset, tmp_path, capsys):
 
 
 def test_missing_or_bad_inputs_give_clear_errors(mapped_dataset, tmp_path):
-    from conftest import copy_dataset
+    from support import copy_dataset
 
     from pipeline.labels import LabelConfig, run_labels
     from pipeline.workspace import WorkspaceError

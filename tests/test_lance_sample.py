@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import copy_dataset
+from support import copy_dataset
 
 from pipeline import control_plane as cp
 from pipeline import lance_export as lx

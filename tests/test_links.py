@@ -159,7 +159,7 @@ def _bad_edges():
 
 @pytest.mark.slow
 def test_links_on_the_sample_archive(sample_dataset, tmp_path):
-    from conftest import copy_dataset
+    from support import copy_dataset
 
     ds = copy_dataset(sample_dataset, tmp_path)
     meta, edges, nodes, threads = check_against_reference(ds)

@@ -91,7 +91,7 @@ def _missing_stages() -> list[str]:
 @pytest.mark.slow
 @pytest.mark.skipif(bool(_missing_stages()), reason=f"stages not built yet: {_missing_stages()}")
 def test_sample_scope_to_moto_and_lancedb(scoped_dataset, tmp_path):
-    from conftest import copy_dataset
+    from support import copy_dataset
     from pipeline import control_plane as cp
     from pipeline.lance_export import open_scope_table
 

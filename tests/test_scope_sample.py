@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import copy_dataset
+from support import copy_dataset
 from test_links import check_against_reference
 from test_validate import DEFECTS
 

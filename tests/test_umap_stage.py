@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import copy_dataset
+from support import copy_dataset
 from pipeline.progress import Cancelled, Progress
 from pipeline.umap_stage import MIN_ROWS, UmapConfig, effective_n_neighbors, load_umap, run_umap
 from pipeline.workspace import WorkspaceError

@@ -1,0 +1,19 @@
+"""Helpers shared by test modules (import as ``from support import ...``).
+
+Kept out of conftest.py: tests/ and tests/browser/ each have a conftest, and a plain
+``from support import`` would pick whichever was imported last.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+
+def copy_dataset(dataset, dest_dir: Path):
+    """A private copy of a (session) dataset that a test may change."""
+    from pipeline.workspace import Dataset
+
+    target = Path(dest_dir) / "data" / dataset.name
+    shutil.copytree(dataset.path, target)
+    return Dataset(target)
