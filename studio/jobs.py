@@ -79,6 +79,8 @@ class Job:
             "done": self.done, "total": self.total, "message": self.message,
             "result": _json_safe(self.result), "error": self.error, "error_type": self.error_type,
             "log": list(self.log),
+            # what the submitter attached as ``job.params`` (stage config, inputs; issue 9's Jobs view)
+            "params": _json_safe(getattr(self, "params", None) or {}),
         }
 
 

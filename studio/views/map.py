@@ -62,6 +62,11 @@ class MapModel(param.Parameterized):
         """x, y and the palette slot per point (what the rasterizer aggregates)."""
         frame = self.data.frame[["x", "y"]].copy()
         frame["colour"] = mapdata.colour_codes(self.labels)
+        # issue 9: tweets the curator deleted (tombstones) are drawn grey, like noise
+        if self.dataset is not None:
+            from pipeline.tombstones import tombstone_mask
+
+            frame.loc[tombstone_mask(self.dataset, len(frame)), "colour"] = mapdata.NOISE_CODE
         return frame
 
     @param.depends("min_cluster_size", watch=True)
@@ -249,12 +254,29 @@ class MapView:
         self.model: Optional[MapModel] = None
         self.container = pn.Column(sizing_mode="stretch_width", name="Map")
         self._key = None
+        from studio.views.curate import create_curate_panel
+
+        self.curate = create_curate_panel(state)  # issue 9: delete the selected tweets (one per session)
         state.param.watch(self._rebuild, ["dataset", "umap_id", "cluster_id", "toponymy_id"])
         state.param.watch(self._sync_state, ["search", "highlighted_cluster", "label_layer"])
+        state.param.watch(self._recolour, ["artifacts_version"])  # issue 9: tombstones changed
         self._rebuild()
 
     def __panel__(self):
         return self.container
+
+    def _recolour(self, *events) -> None:
+        """Redraw the points when the tombstones changed (deleted tweets are grey)."""
+        from pipeline.tombstones import tombstones_path
+
+        ds = self.state.current_dataset()
+        if self.model is None or ds is None:
+            return
+        path = tombstones_path(ds)
+        stamp = (ds.name, path.stat().st_mtime_ns if path.exists() else None)
+        if stamp != getattr(self, "_tombstones_stamp", None):
+            self._tombstones_stamp = stamp
+            self.model.colour_version += 1
 
     def _sync_state(self, *events) -> None:
         if self.model is None:
@@ -387,7 +409,7 @@ class MapView:
         return pn.Column(
             controls, status,
             pn.Row(plot_pane, pn.Column(pn.pane.Markdown("#### Tweet under the cursor"), card, width=300)),
-            selection_info, table, sizing_mode="stretch_width",
+            selection_info, table, self.curate, sizing_mode="stretch_width",
         )
 
 

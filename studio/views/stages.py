@@ -69,7 +69,11 @@ class StageCardModel(param.Parameterized):
             return spec.execute(ds, run_config, progress, inputs)
 
         shown = ", ".join(f"{k}={v}" for k, v in inputs.items() if v) or "latest inputs"
-        return self.state.runner.submit(ds.name, spec.name, job, title=f"{spec.title} ({shown})")
+        submitted = self.state.runner.submit(ds.name, spec.name, job, title=f"{spec.title} ({shown})")
+        # shown by the Jobs view (issue 9) and kept in the job record
+        submitted.params = {"inputs": {k: v for k, v in inputs.items() if v},
+                            "config": run_config.to_dict() if run_config is not None else {}}
+        return submitted
 
     def cancel(self) -> bool:
         job = self.current_job()
