@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from pipeline.workspace import TEMP_PREFIX, temp_path_for
+from pipeline.workspace import TEMP_PREFIX, atomic_path, atomic_write_bytes
 
 BytesCallback = Callable[[int], None]
 
@@ -137,10 +137,7 @@ class FileTarget:
             return None
 
     def put_file(self, key, path, *, size, sha256, content_type, cache_control, callback=None) -> None:
-        final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path_for(final)
-        try:
+        with atomic_path(self._path(key)) as tmp:
             with open(path, "rb") as src, open(tmp, "wb") as dst:
                 for block in iter(lambda: src.read(1 << 20), b""):
                     dst.write(block)
@@ -148,26 +145,9 @@ class FileTarget:
                         callback(len(block))
                 dst.flush()
                 os.fsync(dst.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
 
     def put_bytes(self, key, data, *, sha256, content_type, cache_control) -> None:
-        final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path_for(final)
-        try:
-            with open(tmp, "wb") as dst:
-                dst.write(data)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
+        atomic_write_bytes(self._path(key), data)
 
     def list_keys(self, prefix: str) -> list[str]:
         base = self._path(prefix.rstrip("/")) if prefix else self.root

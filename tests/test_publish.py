@@ -14,7 +14,7 @@ from pipeline.publish import (PublishConfig, PublishError, configured_targets, e
 from pipeline.publish_plan import denied_reason, scope_allowlist
 from pipeline.publish_targets import open_target
 from pipeline.workspace import atomic_write_json, read_json, write_parquet
-from test_publish_kit import make_handmade_dataset, moto_s3, no_gate, s3_client
+from test_publish_kit import make_handmade_dataset, moto_s3, no_gate, s3_client, bucket, moto  # noqa: F401 (fixtures)
 
 EXPECTED_RELS = {
     "meta.json", "scopes/scopes-001.json", "scopes/scopes-001-input.parquet",
@@ -26,20 +26,6 @@ EXPECTED_RELS = {
 @pytest.fixture
 def handmade(tmp_path):
     return make_handmade_dataset(tmp_path / "data")
-
-
-@pytest.fixture(scope="module")
-def moto():
-    with moto_s3(bucket=None) as server:
-        yield server
-
-
-@pytest.fixture
-def bucket(moto):
-    endpoint, env = moto
-    name = f"cdn-{uuid.uuid4().hex[:10]}"
-    s3_client(endpoint, env).create_bucket(Bucket=name)
-    return name
 
 
 def _s3_plan(ds, moto, bucket, prefix="site", **kw):

@@ -22,23 +22,9 @@ import pytest
 from pipeline.progress import Cancelled, Progress
 from pipeline.publish import PublishConfig, PublishError, execute_publish, plan_publish, verify_remote
 from pipeline.workspace import atomic_write_json, read_json, write_parquet
-from test_publish_kit import make_handmade_dataset, moto_s3, no_gate, s3_client
+from test_publish_kit import make_handmade_dataset, moto_s3, no_gate, s3_client, bucket, moto  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def moto():
-    with moto_s3(bucket=None) as server:
-        yield server
-
-
-@pytest.fixture
-def bucket(moto):
-    endpoint, env = moto
-    name = f"cdn-{uuid.uuid4().hex[:10]}"
-    s3_client(endpoint, env).create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline.workspace import Dataset, Workspace, atomic_write_json, write_parquet
 
@@ -157,3 +158,18 @@ def s3_client(endpoint: str, env: dict):
 
 def read_json_bytes(data: bytes) -> dict:
     return json.loads(data)
+
+
+# Fixtures shared by the publish test modules (imported there by name).
+@pytest.fixture(scope="module")
+def moto():
+    with moto_s3(bucket=None) as server:
+        yield server
+
+
+@pytest.fixture
+def bucket(moto):
+    endpoint, env = moto
+    name = f"cdn-{uuid.uuid4().hex[:10]}"
+    s3_client(endpoint, env).create_bucket(Bucket=name)
+    return name
