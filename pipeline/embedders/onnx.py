@@ -69,6 +69,7 @@ class OnnxEmbedder(Embedder):
 
     provider = "local"
     resumable = False
+    chunk_size = 256  # ~10 s of work on 2 cores: progress and cancel stay responsive
 
     def __init__(
         self,
