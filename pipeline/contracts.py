@@ -306,17 +306,9 @@ def _kind_ok(series: pd.Series, kind: str) -> bool:
     return True
 
 
-def frame_problems(
-    df: pd.DataFrame,
-    contract: dict,
-    part: Optional[str] = None,
-    what: str = "frame",
-    row_label: Optional[np.ndarray] = None,
-) -> list[str]:
-    """Every way ``df`` breaks the contract table: columns, types, nulls, ranges, enums, patterns, JSON."""
-    spec = table_spec(contract, part)
+def _column_set_problems(columns: list[str], spec: dict, contract: dict, what: str) -> tuple[list[str], list[str]]:
+    """Duplicate, missing-required and unknown column names; returns (problems, duplicates)."""
     problems: list[str] = []
-    columns = list(map(str, df.columns))
     dupes = sorted({c for c in columns if columns.count(c) > 1})
     if dupes:
         problems.append(f"{what}: duplicate column name(s): {', '.join(dupes)}")
@@ -326,6 +318,20 @@ def frame_problems(
     extra = [c for c in dict.fromkeys(columns) if c not in spec]
     if extra:
         problems.append(f"{what}: column(s) not in the contract {contract_version(contract)}: {', '.join(extra)}")
+    return problems, dupes
+
+
+def frame_problems(
+    df: pd.DataFrame,
+    contract: dict,
+    part: Optional[str] = None,
+    what: str = "frame",
+    row_label: Optional[np.ndarray] = None,
+) -> list[str]:
+    """Every way ``df`` breaks the contract table: columns, types, nulls, ranges, enums, patterns, JSON."""
+    spec = table_spec(contract, part)
+    columns = list(map(str, df.columns))
+    problems, dupes = _column_set_problems(columns, spec, contract, what)
     labels = row_label if row_label is not None else np.arange(len(df))
 
     for name, col in spec.items():
@@ -439,17 +445,8 @@ def arrow_schema_problems(schema: pa.Schema, contract: Optional[dict] = None, pa
     """Problems of a written file's Arrow schema: missing required columns, unexpected ones, wrong types."""
     contract = _scope_contract(contract)
     spec = table_spec(contract, part)
-    problems = []
     names = list(schema.names)
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        problems.append(f"{what}: duplicate column name(s): {', '.join(dupes)}")
-    missing = [c for c, s in spec.items() if s["required"] and c not in names]
-    if missing:
-        problems.append(f"{what}: missing required column(s): {', '.join(missing)}")
-    extra = [n for n in dict.fromkeys(names) if n not in spec]
-    if extra:
-        problems.append(f"{what}: column(s) not in the contract {contract_version(contract)}: {', '.join(extra)}")
+    problems, dupes = _column_set_problems(names, spec, contract, what)
     for name in dict.fromkeys(names):
         if name not in spec or name in dupes:
             continue

@@ -203,7 +203,7 @@ def run_links(dataset: Dataset, progress: Optional[Progress] = None) -> dict:
     """Build and write the three links files (validated, renamed in together); returns links/meta.json."""
     progress = progress or null_progress("links")
     progress.update(0, 4, "reading input")
-    available = set(_input_columns(dataset))
+    available = set(dataset.input_columns())
     if "id" not in available:
         raise ValueError(f"dataset '{dataset.name}' input.parquet has no 'id' column; ingest it again")
     df = dataset.read_input([c for c in INPUT_COLUMNS if c in available])
@@ -219,13 +219,6 @@ def run_links(dataset: Dataset, progress: Optional[Progress] = None) -> dict:
     progress.update(4, 4, f"{meta['edges']} edges")
     return meta
 
-
-def _input_columns(dataset: Dataset) -> list[str]:
-    import pyarrow.parquet as pq
-
-    if not dataset.input_path.is_file():
-        raise ValueError(f"dataset '{dataset.name}' has no input.parquet; ingest it first")
-    return pq.read_schema(dataset.input_path).names
 
 
 def _write_links_set(dataset: Dataset, edges: pd.DataFrame, nodes: pd.DataFrame, meta: dict) -> None:

@@ -404,7 +404,7 @@ def run_scope(
     lineage = resolve_lineage(dataset, embedding_id, display_umap_id, cluster_id, labels_id)
 
     progress.update(1, 5, "reading artifacts")
-    available = _input_columns(dataset)
+    available = dataset.input_columns()
     input_df = dataset.read_input([c for c in INPUT_SERVING_COLUMNS if c in available])
     xy = load_display_xy(dataset, lineage["umap_id"])
     clusters = load_cluster_assignments(dataset, lineage["cluster_id"])
@@ -468,13 +468,6 @@ def run_scope(
     return scope_id
 
 
-def _input_columns(dataset: Dataset) -> list[str]:
-    import pyarrow.parquet as pq
-
-    if not dataset.input_path.is_file():
-        raise WorkspaceError(f"dataset '{dataset.name}' has no input.parquet; ingest it first")
-    return pq.read_schema(dataset.input_path).names
-
 
 def load_scope(dataset: Dataset, scope_id: str) -> dict:
     """The scope JSON."""
@@ -503,7 +496,7 @@ def rewrite_scope_rows(dataset: Dataset, scope_id: str) -> int:
         raise ValueError(f"{scope_id} was written with a numeric 'cluster' column (before the string lookup ids "
                          "of the TS API contract); create a new scope (`tweetscope scope`) instead of updating it")
     n = len(serving)
-    available = _input_columns(dataset)
+    available = dataset.input_columns()
     personal = [c for c in PERSONAL_COLUMNS if c in serving.columns and c in available]
     source = dataset.read_input(personal)
     if len(source) != n:

@@ -301,6 +301,14 @@ class Dataset:
             raise WorkspaceError(f"dataset '{self.name}' has no input.parquet; ingest it again")
         return pd.read_parquet(self.input_path, columns=columns)
 
+    def input_columns(self) -> list[str]:
+        """Column names of input.parquet, read from its footer only."""
+        import pyarrow.parquet as pq
+
+        if not self.input_path.is_file():
+            raise WorkspaceError(f"dataset '{self.name}' has no input.parquet; ingest it first")
+        return pq.read_schema(self.input_path).names
+
     def input_fingerprint(self) -> Optional[str]:
         """Identity of the current input.parquet (recorded by ingest in meta.json)."""
         with contextlib.suppress(WorkspaceError, OSError, ValueError):
