@@ -4,13 +4,11 @@ Generates a synthetic archive (``synth_archive.py``), ingests it, then runs each
 fresh child process (so peak RSS is that stage's own) and writes
 ``benchmarks/results/stages-<rows>.json``.
 
-Embedding: the local ONNX model runs ~25-30 texts per CPU-second on real tweets, so a full
-212K embed takes about an hour on 2 cores. By default the benchmark therefore measures the
-local embedder on ``--embed-probe`` rows (a random sample, embedded the way run_embed does)
-and extrapolates, and feeds UMAP/HDBSCAN a TF-IDF+SVD 384-d stand-in embedding of all rows
-(same shape, real topic structure). ``--full-embed`` embeds every row with the local model.
+Every row is embedded with the default local model (``--embed-model`` picks another);
+``--probe-model M --embed-probe N`` also times model M on N random rows and extrapolates —
+the way to price the ~200x slower MiniLM option at 212K without spending an hour on it.
 
-    .venv/bin/python benchmarks/bench_stages.py --rows 212000 [--full-embed] [--also-parallel]
+    .venv/bin/python benchmarks/bench_stages.py --rows 212000 [--also-parallel]
 
 Targets on 2 cores at 212K (issue 4): local embed ≤ 6 min, both UMAPs ≤ 4 min together,
 HDBSCAN ≤ 60 s, re-cluster ≤ 0.3 s a call. On a shared machine wall time mostly measures
@@ -35,30 +33,6 @@ TARGETS = {"embed_local_s": 360.0, "umap_both_s": 240.0, "hdbscan_s": 60.0, "rec
 
 # --------------------------------------------------------------------------- child stages
 
-def _standin_embedder(texts):
-    """TF-IDF + TruncatedSVD, 384-d, L2-normalised: a fast embedding with the archive's topic structure."""
-    import numpy as np
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    from pipeline.embedders import Embedder, l2_normalise
-
-    matrix = TfidfVectorizer(max_features=50_000, sublinear_tf=True, min_df=2).fit_transform(texts)
-    vectors = TruncatedSVD(384, random_state=0, algorithm="randomized", n_iter=4).fit_transform(matrix)
-    vectors = l2_normalise(vectors)
-    lookup = {}
-    for text, vec in zip(texts, vectors):
-        lookup.setdefault(text, vec)
-
-    class StandIn(Embedder):
-        provider, model_id, dimensions, chunk_size = "bench-tfidf-svd", "tfidf-svd-384", 384, 50_000
-
-        def embed(self, batch, progress=None):
-            return np.vstack([lookup[t] for t in batch]).astype(np.float32)
-
-    return StandIn()
-
-
 def child(stage: str, data_dir: str, dataset_name: str, opts: dict) -> dict:
     import numpy as np
 
@@ -80,26 +54,21 @@ def child(stage: str, data_dir: str, dataset_name: str, opts: dict) -> dict:
         rng = np.random.default_rng(0)
         sample = [texts[i] for i in rng.choice(len(texts), min(opts["probe"], len(texts)), replace=False)]
         sample.sort(key=len)  # as run_embed does
-        embedder = get_embedder("local")
+        embedder = get_embedder("local", opts["model"])
         embedder.embed(sample[:8])  # session start-up is not throughput
         t, c = time.perf_counter(), time.process_time()
         for i in range(0, len(sample), embedder.chunk_size):
             embedder.embed(sample[i:i + embedder.chunk_size])
         wall, cpu = time.perf_counter() - t, time.process_time() - c
-        tokens = [len(e.ids) for e in embedder._tokenizer.encode_batch(sample)]
-        out.update(probe_rows=len(sample), wall_s=round(wall, 2), cpu_s=round(cpu, 2),
+        out.update(model=embedder.model_id, probe_rows=len(sample), wall_s=round(wall, 2), cpu_s=round(cpu, 2),
                    texts_per_s=round(len(sample) / wall, 1), texts_per_cpu_s=round(len(sample) / cpu, 1),
-                   mean_tokens=round(float(np.mean(tokens)), 1), threads=embedder.threads,
-                   extrapolated_full_s=round(len(texts) / (len(sample) / wall), 1),
-                   extrapolated_full_idle_2core_s=round(len(texts) / (2 * len(sample) / cpu), 1))
-    elif stage in ("embed", "embed-standin"):
+                   extrapolated_full_s=round(len(texts) / (len(sample) / wall), 1))
+    elif stage == "embed":
         from pipeline.embed import EmbedConfig, run_embed
 
-        embedder = None
-        if stage == "embed-standin":
-            embedder = _standin_embedder(ds.read_input(["text"])["text"].tolist())
-        emb_id = run_embed(ds, EmbedConfig(provider="local"), embedder=embedder)
-        out.update(id=emb_id, **ds.sidecar(emb_id)["timings"])
+        emb_id = run_embed(ds, EmbedConfig(provider="local", model=opts.get("model") or ""))
+        side = ds.sidecar(emb_id)
+        out.update(id=emb_id, model=side["model_id"], dimensions=side["dimensions"], **side["timings"])
     elif stage == "umap":
         from pipeline.umap_stage import UmapConfig, run_umap
 
@@ -167,8 +136,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=int, default=212_000, help="tweets in the synthetic archive")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "stages")
-    parser.add_argument("--full-embed", action="store_true", help="embed every row with the local model")
-    parser.add_argument("--embed-probe", type=int, default=3000, help="rows the local embed probe times")
+    parser.add_argument("--embed-model", default="", help="local model for the embed stage (default: the default)")
+    parser.add_argument("--probe-model", default="", help="also time this local model on --embed-probe rows")
+    parser.add_argument("--embed-probe", type=int, default=3000, help="rows the probe model embeds")
     parser.add_argument("--also-parallel", action="store_true", help="also time UMAP with seed=None")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
@@ -192,19 +162,20 @@ def main(argv=None) -> int:
         print(f"generated {archive} in {time.perf_counter() - t:.1f} s", flush=True)
     name = "bench"
     stages = {"ingest": run_child("ingest", data_dir, name, {"archive": str(archive)})}
-    stages["embed_probe"] = run_child("embed-probe", data_dir, name, {"probe": args.embed_probe})
-    stages["embed"] = run_child("embed" if args.full_embed else "embed-standin", data_dir, name, {})
+    stages["embed"] = run_child("embed", data_dir, name, {"model": args.embed_model})
+    if args.probe_model:
+        stages["embed_probe"] = run_child("embed-probe", data_dir, name,
+                                          {"probe": args.embed_probe, "model": args.probe_model})
     stages["umap"] = run_child("umap", data_dir, name, {"seed": 42})
     if args.also_parallel:
         stages["umap_parallel"] = run_child("umap", data_dir, name, {"seed": None})
     stages["cluster"] = run_child("cluster", data_dir, name, {})
     stages["recluster"] = run_child("recluster", data_dir, name, {})
 
-    embed_s = stages["embed"]["wall_s"] if args.full_embed else stages["embed_probe"]["extrapolated_full_s"]
     umap_s = stages["umap"]["display_fit_s"] + stages["umap"]["cluster_fit_s"] + stages["umap"]["knn_s"]
     summary = {
-        "embed_local_s": embed_s,
-        "embed_local_measured": "full" if args.full_embed else f"extrapolated from {args.embed_probe} rows",
+        "embed_local_s": stages["embed"]["wall_s"],
+        "embed_model": stages["embed"]["model"],
         "umap_both_s": round(umap_s, 1),
         "hdbscan_s": stages["cluster"]["hdbscan_s"],
         "recluster_s": stages["recluster"]["max_warm_s"],

@@ -153,14 +153,14 @@ def _archive(work: Path, rows: int, seed: int) -> tuple[Path, dict]:
 
 
 def run_size(work: Path, rows: int, seed: int, umap_params: dict, timeout_s: float,
-             no_network: list[str], embedder: str = "local") -> dict:
+             no_network: list[str], embed_model: str = "") -> dict:
     """Both pipelines on one archive size; returns the size's record."""
     print(f"== {rows:,} tweets", flush=True)
     archive, archive_info = _archive(work, rows, seed)
     r = Runner(work, rows, seed, timeout_s, no_network)
     r.fresh()
     r.ours_stage("ingest", archive=archive)
-    r.ours_stage("embed", embedder=embedder)
+    r.ours_stage("embed", model=embed_model)
     exported = r.ours_stage("export_for_peer", out_dir=r.exchange)
     if exported.get("ok"):
         r.peer_stage("ingest", path=r.exchange / "input.parquet")
@@ -409,10 +409,9 @@ def main(argv=None) -> int:
     parser.add_argument("--n-neighbors", type=int, default=25)
     parser.add_argument("--min-dist", type=float, default=0.1)
     parser.add_argument("--umap-seed", default="42", help="UMAP seed for both sides ('none' = parallel, unseeded)")
-    parser.add_argument("--embedder", choices=("local", "standin"), default="local",
-                        help="our embed stage: the local MiniLM model (default; ~25-30 texts per CPU-second), "
-                             "or bench_stages.py's TF-IDF+SVD stand-in (seconds; the embed row is then not "
-                             "the real model's)")
+    parser.add_argument("--embed-model", default="",
+                        help="our embed stage's local model (default: the project default, wordllama; "
+                             "all-MiniLM-L6-v2-int8 is ~200x slower)")
     parser.add_argument("--stage-timeout", type=float, default=3 * 3600, help="seconds per stage before it is killed")
     parser.add_argument("--work", type=Path, default=BENCH / "work" / "compare", help="scratch folder (git-ignored)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where compare-*.json/md/png go")
@@ -443,22 +442,21 @@ def main(argv=None) -> int:
         "machine": _machine(),
         "versions": {"ours": _our_versions(), "latentscope": _peer_versions()},
         "config": {"rows": args.rows, "seed": args.seed, "umap": {k: umap_params[k] for k in ("n_neighbors", "min_dist", "seed")},
-                   "embedding": ("ours: local MiniLM int8 ONNX, 384-d" if args.embedder == "local" else
-                                 "ours: TF-IDF+SVD 384-d stand-in (bench_stages.py), not the real model")
-                                + "; latentscope imports the same vectors",
+                   "embedding": f"ours: local {args.embed_model or 'default'} model; "
+                                "latentscope imports the same vectors",
                    "latentscope_network": "none (unshare -rn)" if no_network else "allowed"},
         "sizes": [],
     }
     if args.warmup_rows:
         print(f"warm-up ({args.warmup_rows:,} tweets, not reported)", flush=True)
         warm = run_size(args.work, args.warmup_rows, args.seed, umap_params, args.stage_timeout, no_network,
-                        args.embedder)
+                        args.embed_model)
         result["warmup"] = {"rows": args.warmup_rows,
                             "errors": {f"{side}.{stage}": rec.get("error") for side in ("ours", "latentscope")
                                        for stage, rec in warm[side].items() if not rec.get("ok")}}
     for rows in args.rows:
         result["sizes"].append(run_size(args.work, rows, args.seed, umap_params, args.stage_timeout, no_network,
-                                        args.embedder))
+                                        args.embed_model))
         write_results(result, args.out)  # after every size: a long run that dies keeps what it measured
     result["total_run_s"] = round(time.perf_counter() - started, 1)
     paths = write_results(result, args.out)

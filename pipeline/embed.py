@@ -37,15 +37,15 @@ class EmbedConfig(StageConfig):
 
     provider = param.Selector(
         default="auto", objects=["auto", "local", "voyage"],
-        doc="embedding provider: 'local' (offline, bundled MiniLM), 'voyage' (API, needs "
+        doc="embedding provider: 'local' (offline, weights bundled), 'voyage' (API, needs "
             "VOYAGE_API_KEY), 'auto' = voyage when VOYAGE_API_KEY is set, else local")
     model = param.String(
-        default="", doc="model id; empty = the provider's default (local: all-MiniLM-L6-v2-int8, "
-                        "voyage: voyage-4-lite)")
+        default="", doc="model id; empty = the provider's default (local: wordllama-l2-supercat-256, or "
+                        "all-MiniLM-L6-v2-int8 for a transformer ~200x slower; voyage: voyage-4-lite)")
     text_column = param.String(default="text", doc="input.parquet column to embed")
     prefix = param.String(default="", doc="text put before every tweet (e.g. an instruction)")
     batch_size = param.Integer(default=64, bounds=(1, 1024),
-                               doc="local: texts per inference batch")
+                               doc="local ONNX models: texts per inference batch")
     max_batch_tokens = param.Integer(
         default=100_000, bounds=(1_000, 1_000_000),
         doc="voyage: estimated tokens per request (lower it on a rate-limited free tier)")

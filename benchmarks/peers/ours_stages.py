@@ -5,7 +5,7 @@
 Each stage calls the project's real stage function (the ones ``tweetscope run`` chains) with
 offline providers, so nothing leaves the machine:
 
-ingest (X archive ZIP) · embed (local MiniLM) · export_for_peer (not a stage: writes the
+ingest (X archive ZIP) · embed (local model) · export_for_peer (not a stage: writes the
 vectors and the input table latentscope is given) · umap (shared kNN → 2-D + 10-D) ·
 cluster (HDBSCAN on 10-D) · labels (toponymy, offline namer) · scope · lance (local LanceDB
 table) · links · recluster (slider latency) · rasterize (map render latency) · publish
@@ -42,17 +42,13 @@ def ingest(data_dir: str, dataset: str, archive: str) -> dict:
             "input_parquet_bytes": ds.input_path.stat().st_size}
 
 
-def embed(data_dir: str, dataset: str, embedder: str = "local") -> dict:
-    """``run_embed`` with the local model, or ``standin``: bench_stages.py's TF-IDF+SVD 384-d vectors."""
+def embed(data_dir: str, dataset: str, model: str = "") -> dict:
+    """``run_embed`` with a local model (empty = the default local model)."""
     from pipeline.embed import EmbedConfig, run_embed
 
     ds = _dataset(data_dir, dataset)
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from bench_stages import _standin_embedder
-
-    with Timer() as t:  # the stand-in's work is its fit, so it is inside the timing
-        standin = _standin_embedder(ds.read_input(["text"])["text"].tolist()) if embedder == "standin" else None
-        eid = run_embed(ds, EmbedConfig(provider="local"), embedder=standin)
+    with Timer() as t:
+        eid = run_embed(ds, EmbedConfig(provider="local", model=model))
     side = ds.sidecar(eid)
     return {"work_s": t.seconds, "embedding_id": eid, "model_id": side.get("model_id"), "provider": side.get("provider"),
             "dimensions": side.get("dimensions"), "timings": side.get("timings")}

