@@ -192,9 +192,7 @@ def _resolve_umaps(dataset: Dataset, display_umap_id: Optional[str],
     if clustering_umap_id is None:
         if display_umap_id is not None:
             clustering_umap_id = dataset.sidecar(display_umap_id).get("cluster_umap_id")
-        clustering_umap_id = clustering_umap_id or dataset.latest("umap", purpose="cluster")
-    if clustering_umap_id is None:
-        raise WorkspaceError(f"dataset '{dataset.name}' has no cluster manifold yet; run `tweetscope umap` first")
+    clustering_umap_id = dataset.require("umap", clustering_umap_id, purpose="cluster")
     clus = dataset.sidecar(clustering_umap_id)
     if clus.get("purpose") != "cluster" or int(clus.get("n_components", 0)) < 3:
         sibling = clus.get("cluster_umap_id")
@@ -204,9 +202,8 @@ def _resolve_umaps(dataset: Dataset, display_umap_id: Optional[str],
             + (f" (its sibling {sibling})" if sibling else "") + ", never on 2-D display coordinates"
         )
     if display_umap_id is None:
-        display_umap_id = clus.get("display_umap_id") or dataset.latest("umap", purpose="display")
-    if display_umap_id is None:
-        raise WorkspaceError(f"dataset '{dataset.name}' has no display UMAP; run `tweetscope umap` first")
+        display_umap_id = clus.get("display_umap_id")
+    display_umap_id = dataset.require("umap", display_umap_id, purpose="display")
     disp = dataset.sidecar(display_umap_id)
     if disp.get("purpose") != "display":
         raise ValueError(f"{display_umap_id} is not a display manifold (purpose={disp.get('purpose')!r})")
@@ -314,10 +311,7 @@ def run_cluster(
 
 def load_clusters(dataset: Dataset, cluster_id: Optional[str] = None) -> pd.DataFrame:
     """``cluster, raw_cluster`` per row of a cluster artifact (the latest when None)."""
-    cluster_id = cluster_id or dataset.latest("cluster")
-    if cluster_id is None:
-        raise WorkspaceError(f"dataset '{dataset.name}' has no clusters yet; run `tweetscope cluster` first")
-    dataset.sidecar(cluster_id)
+    cluster_id = dataset.require("cluster", cluster_id)
     return pd.read_parquet(dataset.artifact_path(cluster_id, ".parquet"))
 
 

@@ -241,12 +241,7 @@ def run_embed(
 
 
 def _embedding_id(dataset: Dataset, embedding_id: Optional[str]) -> str:
-    if embedding_id is None:
-        embedding_id = dataset.latest("embedding")
-        if embedding_id is None:
-            raise WorkspaceError(f"dataset '{dataset.name}' has no embeddings yet; run `tweetscope embed` first")
-    dataset.sidecar(embedding_id)  # clear error when missing
-    return embedding_id
+    return dataset.require("embedding", embedding_id)
 
 
 def load_embeddings(dataset: Dataset, embedding_id: Optional[str] = None) -> np.ndarray:

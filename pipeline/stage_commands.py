@@ -44,9 +44,7 @@ def _recluster(args: argparse.Namespace) -> int:
     from pipeline.cluster import recluster, save_recluster
 
     dataset = workspace_from_args(args).dataset(args.dataset)
-    source = args.cluster_id or dataset.latest("cluster")
-    if source is None:
-        raise ValueError(f"dataset '{dataset.name}' has no clusters yet; run `tweetscope cluster` first")
+    source = dataset.require("cluster", args.cluster_id)
     if args.dry_run:
         labels = recluster(dataset, source, args.min_cluster_size)
         print(f"{source} at min_cluster_size={args.min_cluster_size}: {int(labels.max()) + 1} clusters (not saved)")

@@ -38,6 +38,7 @@ from pipeline.progress import Progress, null_progress  # noqa: E402
 from pipeline.workspace import Dataset, WorkspaceError  # noqa: E402
 
 MIN_ROWS = 15
+PARALLEL_FITS_MIN_ROWS = 20_000  # below this a second process costs more than it saves
 CLUSTER_MIN_DIST = 0.0
 METRIC = "cosine"
 
@@ -59,8 +60,12 @@ class UmapConfig(StageConfig):
         doc="optimisation epochs; none = UMAP's default (200 for large data, 500 for small)")
     seed = param.Integer(
         default=42, allow_None=True, bounds=(0, 2**31 - 1),
-        doc="random seed: same inputs + seed give identical maps (single-threaded); "
+        doc="random seed: same inputs + seed give identical maps (each fit single-threaded); "
             "none = faster, parallel, not reproducible")
+    parallel_fits = param.Selector(
+        default="auto", objects=["auto", "always", "never"],
+        doc="seeded runs: fit the display and cluster manifolds in two processes at once "
+            f"(auto = with 2+ cores and {PARALLEL_FITS_MIN_ROWS:,}+ rows); same output, less wall time")
 
 
 def effective_n_neighbors(n_rows: int, n_neighbors: int) -> int:
@@ -169,6 +174,51 @@ def fit_manifold(X: np.ndarray, knn, *, n_components: int, min_dist: float, n_ne
     return coords
 
 
+def _fit_side_by_side(n_rows: int, seed: Optional[int], setting: str) -> bool:
+    """Whether to fit the two manifolds in two processes at once.
+
+    A seeded fit runs on one thread, so on a multi-core machine the display fit can go
+    to a second process while this one fits the cluster manifold: the same two
+    deterministic fits, about half the wall time. Unseeded fits already use every core.
+    Small data is not worth the second process's start-up.
+    """
+    if setting == "never" or seed is None:
+        return False
+    if setting == "always":
+        return True
+    from pipeline.embedders.onnx import available_cores
+
+    return available_cores() >= 2 and n_rows >= PARALLEL_FITS_MIN_ROWS
+
+
+def _timed_fit(X: np.ndarray, knn, kwargs: dict) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    coords = fit_manifold(X, knn, **kwargs)
+    return coords, time.perf_counter() - started
+
+
+def _fit_both_side_by_side(X, knn, display_args: dict, cluster_args: dict, progress: Progress,
+                           timings: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Display fit in a spawned worker, cluster fit here; the worker dies with a cancel or error."""
+    import multiprocessing
+
+    # the search index is not needed for fitting and is costly to pickle
+    graph = (knn[0], knn[1], None)
+    progress.update(20, 100, "fitting the 2-D display and the cluster manifold side by side")
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # leaving the block terminates the worker
+        pending = pool.apply_async(_timed_fit, (X, graph, display_args))
+        t = time.perf_counter()
+        cluster = fit_manifold(X, knn, **cluster_args, reporter=_EpochReporter(
+            progress, 20, 70, f"cluster {cluster_args['n_components']}-D (display 2-D alongside)"))
+        timings["cluster_fit_s"] = round(time.perf_counter() - t, 3)
+        while not pending.ready():
+            progress.update(92, 100, "waiting for the display manifold")
+            pending.wait(0.5)
+        display, seconds = pending.get()
+    timings["display_fit_s"] = round(seconds, 3)
+    return display, cluster
+
+
 def run_umap(
     dataset: Dataset,
     config: Optional[UmapConfig] = None,
@@ -181,10 +231,7 @@ def run_umap(
     config = config or UmapConfig()
     progress = progress or null_progress("umap")
     started = time.perf_counter()
-    if embedding_id is None:
-        embedding_id = dataset.latest("embedding")
-        if embedding_id is None:
-            raise WorkspaceError(f"dataset '{dataset.name}' has no embeddings yet; run `tweetscope embed` first")
+    embedding_id = dataset.require("embedding", embedding_id)
     X = load_embeddings(dataset, embedding_id)
     if not np.isfinite(X).all():
         raise ValueError(f"{embedding_id} contains NaN/inf values; embed again")
@@ -198,19 +245,23 @@ def run_umap(
     knn = compute_knn(X, k, seed)
     timings["knn_s"] = round(time.perf_counter() - t, 3)
 
-    progress.update(20, 100, "display manifold (2-D)")
-    t = time.perf_counter()
-    display = fit_manifold(X, knn, n_components=2, min_dist=config.min_dist, n_neighbors=k, seed=seed,
-                           n_epochs=config.n_epochs,
-                           reporter=_EpochReporter(progress, 20, 30, "display 2-D"))
-    timings["display_fit_s"] = round(time.perf_counter() - t, 3)
-
-    progress.update(50, 100, f"cluster manifold ({config.cluster_dimensions}-D)")
-    t = time.perf_counter()
-    cluster = fit_manifold(X, knn, n_components=config.cluster_dimensions, min_dist=CLUSTER_MIN_DIST,
-                           n_neighbors=k, seed=seed, n_epochs=config.n_epochs,
-                           reporter=_EpochReporter(progress, 50, 45, f"cluster {config.cluster_dimensions}-D"))
-    timings["cluster_fit_s"] = round(time.perf_counter() - t, 3)
+    display_args = dict(n_components=2, min_dist=config.min_dist, n_neighbors=k, seed=seed,
+                        n_epochs=config.n_epochs)
+    cluster_args = dict(n_components=config.cluster_dimensions, min_dist=CLUSTER_MIN_DIST, n_neighbors=k,
+                        seed=seed, n_epochs=config.n_epochs)
+    side_by_side = _fit_side_by_side(n, seed, config.parallel_fits)
+    if side_by_side:
+        display, cluster = _fit_both_side_by_side(X, knn, display_args, cluster_args, progress, timings)
+    else:
+        progress.update(20, 100, "display manifold (2-D)")
+        t = time.perf_counter()
+        display = fit_manifold(X, knn, **display_args, reporter=_EpochReporter(progress, 20, 30, "display 2-D"))
+        timings["display_fit_s"] = round(time.perf_counter() - t, 3)
+        progress.update(50, 100, f"cluster manifold ({config.cluster_dimensions}-D)")
+        t = time.perf_counter()
+        cluster = fit_manifold(X, knn, **cluster_args, reporter=_EpochReporter(
+            progress, 50, 45, f"cluster {config.cluster_dimensions}-D"))
+        timings["cluster_fit_s"] = round(time.perf_counter() - t, 3)
     progress.update(95, 100, "writing")
     del X, knn
 
@@ -225,6 +276,7 @@ def run_umap(
         "seed": seed,
         "n_epochs": config.n_epochs,
         "shared_knn": True,
+        "fits_side_by_side": side_by_side,
     }
     params = config.to_dict()
     inputs = {"embedding_id": embedding_id}
@@ -271,11 +323,7 @@ def _write_png(xy: np.ndarray, path: Path) -> None:
 
 def load_umap(dataset: Dataset, umap_id: Optional[str] = None, purpose: str = "display") -> pd.DataFrame:
     """The coordinates of ``umap_id`` (latest of ``purpose`` when None): x,y or dim_0..dim_k."""
-    if umap_id is None:
-        umap_id = dataset.latest("umap", purpose=purpose)
-        if umap_id is None:
-            raise WorkspaceError(f"dataset '{dataset.name}' has no {purpose} UMAP yet; run `tweetscope umap` first")
-    dataset.sidecar(umap_id)
+    umap_id = dataset.require("umap", umap_id, purpose=purpose)
     path = dataset.artifact_path(umap_id, ".parquet")
     if not path.is_file():
         raise WorkspaceError(f"{umap_id} of dataset '{dataset.name}' has no {path.name}; run umap again")

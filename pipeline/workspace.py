@@ -46,6 +46,16 @@ KIND_DIRS = {
     "publish": "publishes",
 }
 
+#: artifact kind -> (what the curator calls it, the command that makes it)
+KIND_MAKERS = {
+    "embedding": ("embeddings", "embed"),
+    "umap": ("UMAP", "umap"),
+    "cluster": ("clusters", "cluster"),
+    "toponymy": ("labels", "label"),
+    "scopes": ("scope", "scope"),
+    "publish": ("publish", "publish"),
+}
+
 TEMP_PREFIX = ".tmp-"
 TRACKED_LIBRARIES = (
     "numpy", "pandas", "pyarrow", "umap-learn", "hdbscan", "scikit-learn", "toponymy",
@@ -370,6 +380,18 @@ class Dataset:
     def latest(self, kind: str, **match: Any) -> Optional[str]:
         ids = self.list_ids(kind, **match)
         return ids[-1] if ids else None
+
+    def require(self, kind: str, artifact_id: Optional[str] = None, **match: Any) -> str:
+        """``artifact_id`` if it exists, else the latest ``kind`` matching ``match``; a clear error otherwise."""
+        if artifact_id is None:
+            artifact_id = self.latest(kind, **match)
+            if artifact_id is None:
+                what, command = KIND_MAKERS[kind]
+                qualifier = " ".join(str(v) for v in match.values())
+                raise WorkspaceError(f"dataset '{self.name}' has no {qualifier + ' ' if qualifier else ''}{what} "
+                                     f"yet; run `tweetscope {command}` first")
+        self.sidecar(artifact_id)  # a named id that does not exist is a clear error too
+        return artifact_id
 
     def reserve_id(self, kind: str) -> str:
         """Allocate the next ``<kind>-NNN`` atomically; a reserved id is never handed out again."""

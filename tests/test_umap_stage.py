@@ -49,21 +49,41 @@ def test_display_and_cluster_manifolds(mapped_dataset):
 
 
 def test_same_seed_gives_identical_manifolds(mapped_dataset, tmp_path):
+    """The fixture fitted one manifold after the other; fitting them side by side in two
+    processes (what large seeded runs do) must give the very same bytes."""
     ds = copy_dataset(mapped_dataset, tmp_path)
     first = manifolds(ds)
-    again = run_umap(ds, UmapConfig(), embedding_id=ds.latest("embedding"))
+    assert ds.sidecar(first[0])["fits_side_by_side"] is False
+    again = run_umap(ds, UmapConfig(parallel_fits="always"), embedding_id=ds.latest("embedding"))
     assert again != first and again == manifolds(ds), "new artifacts, never overwritten"
+    assert ds.sidecar(again[0])["fits_side_by_side"] is True
     for old, new in zip(first, again):
         pd.testing.assert_frame_equal(load_umap(ds, old), load_umap(ds, new))
         assert ds.artifact_path(old, ".parquet").read_bytes() == ds.artifact_path(new, ".parquet").read_bytes()
 
 
-def test_cancel_during_the_fit_writes_nothing(mapped_dataset, tmp_path):
+@pytest.mark.parametrize("parallel_fits", ["never", "always"])
+def test_cancel_during_the_fit_writes_nothing(mapped_dataset, tmp_path, parallel_fits):
+    import psutil
+
     ds = copy_dataset(mapped_dataset, tmp_path)
     before = ds.list_ids("umap")
+    children = {p.pid for p in psutil.Process().children(recursive=True)}
     progress = Progress(lambda e: "epoch" in e.message and progress.cancel())
     with pytest.raises(Cancelled):
-        run_umap(ds, progress=progress)
+        run_umap(ds, UmapConfig(parallel_fits=parallel_fits), progress=progress)
+    # the side-by-side worker is gone with the cancel
+    def workers():
+        found = []
+        for p in psutil.Process().children(recursive=True):
+            try:
+                if p.pid not in children and p.status() != psutil.STATUS_ZOMBIE and \
+                        "resource_tracker" not in " ".join(p.cmdline()):
+                    found.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        return found
+    assert not workers()
     assert ds.list_ids("umap") == before
     assert not [p for p in (ds.path / "umaps").iterdir() if p.name.startswith(".tmp-")]
 

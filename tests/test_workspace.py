@@ -52,6 +52,19 @@ def test_ids_are_sequential_and_never_reused(tmp_workspace):
     assert art3.id == "embedding-003"  # 002 was burnt by the failed run
 
 
+def test_require_names_the_command_that_makes_a_missing_artifact(tmp_workspace):
+    ds = make_dataset(tmp_workspace)
+    with pytest.raises(WorkspaceError, match="no clusters yet; run `tweetscope cluster` first"):
+        ds.require("cluster")
+    with ds.new_artifact("umap") as art:
+        art.write_sidecar({"purpose": "display"}, inputs={})
+    assert ds.require("umap", purpose="display") == art.id
+    with pytest.raises(WorkspaceError, match="no cluster UMAP yet; run `tweetscope umap` first"):
+        ds.require("umap", purpose="cluster")
+    with pytest.raises(WorkspaceError, match=r"no umap-007 \(existing umap artifacts: umap-001\)"):
+        ds.require("umap", "umap-007")
+
+
 def test_concurrent_reservations_get_distinct_ids(tmp_workspace):
     ds = make_dataset(tmp_workspace)
     got = []
