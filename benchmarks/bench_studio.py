@@ -4,7 +4,10 @@
    point for the plot's 720×560 frame, and the full HoloViews plot update that Bokeh then ships.
    Target ≤ 0.2 s.
 2. Re-cluster round trip: slider value → ``pipeline.cluster.recluster`` on a saved HDBSCAN tree →
-   new colours → plot update (repaint data ready). Target ≤ 0.5 s.
+   new colours, hulls and labels → HoloViews/Bokeh plot update → the PATCH-DOC message a Panel
+   server would send (built, binary buffers included). Target ≤ 0.5 s. Reported with a breakdown
+   (recluster, preview hulls/centroids, other data callbacks, HoloViews+Datashader+Bokeh, patch)
+   per move and per cluster count.
 
 The points are synthetic Gaussian blobs on a 10-D manifold (display = its first two dimensions
 scaled to [-1, 1]); a real cluster artifact is written with ``run_cluster`` so the slider path is
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -61,6 +65,28 @@ def time_calls(fn, repeat: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - started)
     return out
+
+
+class PatchRecorder:
+    """The rendered plot in a Bokeh Document; turns its changes into the server's PATCH-DOC message."""
+
+    def __init__(self, root):
+        from bokeh.document import Document
+        from bokeh.protocol import Protocol
+
+        self.doc = Document()
+        self.doc.add_root(root)
+        self.events: list = []
+        self.protocol = Protocol()
+        self.doc.on_change(self.events.append)
+
+    def flush(self) -> int:
+        """Build the message for the changes since the last flush; returns its size in bytes."""
+        if not self.events:
+            return 0
+        msg = self.protocol.create("PATCH-DOC", list(self.events))
+        self.events.clear()
+        return len(msg.header_json) + len(msg.content_json) + sum(len(b.to_bytes()) for b in msg.buffers)
 
 
 def summary(seconds: list[float]) -> dict:
@@ -127,30 +153,80 @@ def main(argv=None) -> int:
         # The studio's own plot: RangeXY events on the rendered overlay (rasterize + spread + Bokeh data).
         plot, _streams = map_view.build_plot(model)
         rendered = hv.renderer("bokeh").get_plot(plot)
+        patches = PatchRecorder(rendered.state)
         range_streams = [s for s in rendered.streams if isinstance(s, hv.streams.RangeXY)]
 
         def pan_zoom_plot():
             xr, yr = viewport()
             for stream in range_streams:
                 stream.event(x_range=xr, y_range=yr)
+            patches.flush()
 
         pan_zoom_plot()
         results["plot_update_per_pan_zoom"] = summary(time_calls(pan_zoom_plot, args.repeat))
 
+        # Where a slider move's time goes: wrap the model's data callbacks (instance attributes
+        # shadow the methods the DynamicMaps call) and the preview geometry.
+        spent: dict[str, float] = {}
+        depth: dict[str, int] = {}
+
+        def timed(name, fn):
+            def wrapper(*args, **kwargs):
+                depth[name] = depth.get(name, 0) + 1
+                started = time.perf_counter()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    depth[name] -= 1
+                    if not depth[name]:  # count nested calls (hull_path → hull_paths) once
+                        spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+            return wrapper
+
+        for name in ("points_frame", "hull_path", "hull_paths", "label_points", "highlight_frame"):
+            if hasattr(model, name):
+                setattr(model, name, timed("callbacks", getattr(model, name)))
+        preview_layer = mapdata.preview_layer
+        mapdata.preview_layer = timed("preview_geometry", preview_layer)
+
+        results["load_average_before_round_trips"] = [round(v, 2) for v in os.getloadavg()]
         sizes = [int(saved_mcs * f) for f in (1.5, 2, 3, 0.75, 4, 1.25)]
         model.min_cluster_size = sizes[0]  # first call loads and caches the saved tree
-        round_trips, recluster_only, counts = [], [], {}
-        for size in sizes[1:] * 2:
-            started = time.perf_counter()
-            model.min_cluster_size = size  # recluster + colour_version → DynamicMap → rasterize → Bokeh
-            round_trips.append(time.perf_counter() - started)
-            recluster_only.append(model.recluster_seconds)
-            counts[size] = model.n_clusters
-        results["recluster_round_trip"] = summary(round_trips)
-        results["recluster_only"] = summary(recluster_only)
-        results["clusters_by_min_cluster_size"] = {str(k): v for k, v in sorted(counts.items())}
-
-    import os
+        patches.flush()
+        moves = []
+        try:
+            for size in sizes[1:] * 2:
+                spent.clear()
+                started = time.perf_counter()
+                model.min_cluster_size = size  # recluster → one plot refresh → rasterize, hulls, labels → Bokeh
+                patch_started = time.perf_counter()
+                patch_bytes = patches.flush()
+                ended = time.perf_counter()
+                total = ended - started
+                geometry = spent.get("preview_geometry", 0.0)
+                callbacks = spent.get("callbacks", 0.0) - geometry  # preview_layer runs inside hull_path
+                moves.append({
+                    "min_cluster_size": size, "n_clusters": model.n_clusters, "total_s": total,
+                    "recluster_s": model.recluster_seconds, "preview_geometry_s": geometry,
+                    "other_callbacks_s": callbacks, "patch_s": ended - patch_started,
+                    "holoviews_datashader_bokeh_s": (patch_started - started) - model.recluster_seconds
+                    - geometry - callbacks,
+                    "patch_bytes": patch_bytes,
+                })
+        finally:
+            mapdata.preview_layer = preview_layer
+        parts = ["total_s", "recluster_s", "preview_geometry_s", "other_callbacks_s",
+                 "holoviews_datashader_bokeh_s", "patch_s"]
+        results["recluster_round_trip"] = summary([m["total_s"] for m in moves])
+        results["recluster_only"] = summary([m["recluster_s"] for m in moves])
+        results["round_trip_breakdown_median_s"] = {
+            k: round(statistics.median(m[k] for m in moves), 4) for k in parts[1:]}
+        results["round_trip_by_n_clusters"] = {
+            str(n): {k: round(statistics.median(m[k] for m in moves if m["n_clusters"] == n), 4) for k in parts}
+            for n in sorted({m["n_clusters"] for m in moves})}
+        results["round_trip_moves"] = [
+            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()} for m in moves]
+        results["clusters_by_min_cluster_size"] = {
+            str(m["min_cluster_size"]): m["n_clusters"] for m in sorted(moves, key=lambda m: m["min_cluster_size"])}
 
     # On a shared box the numbers scale with contention: record it next to them.
     results["load_average_1_5_15"] = [round(v, 2) for v in os.getloadavg()]

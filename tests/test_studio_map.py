@@ -118,3 +118,105 @@ def test_synthetic_frame_builds_a_map():
     model = MapModel(data)
     assert model.n_clusters == 5
     assert len(model.label_points()) == 5  # no labels artifact: cluster k at the centroids
+
+
+# ---- slider repaint path (issue #8 item 7): vectorized preview geometry, one refresh per move
+
+def assert_same_geometry(shapes, reference):
+    """cluster_shapes() against pipeline.geometry.cluster_geometry(): same rule, same outlines."""
+    import shapely
+
+    assert list(shapes["cluster"]) == list(reference["cluster"])
+    assert list(shapes["count"]) == list(reference["count"])
+    np.testing.assert_allclose(shapes["centroid_x"], reference["centroid_x"], atol=1e-6)
+    np.testing.assert_allclose(shapes["centroid_y"], reference["centroid_y"], atol=1e-6)
+    for hull, ref in zip(shapes["hull"], reference["hull"]):
+        if len(ref) < 3:  # a point or a segment: nothing to outline
+            assert hull == []
+            continue
+        ours, theirs = shapely.Polygon(hull), shapely.Polygon(ref)
+        assert shapely.LinearRing(hull).is_ccw
+        # the cluster stage rounds its vertices to 6 decimals
+        assert ours.hausdorff_distance(theirs) < 1e-5
+
+
+def test_preview_geometry_matches_the_cluster_stage_on_the_sample(sample_map):
+    from pipeline.cluster import recluster
+    from pipeline.geometry import cluster_geometry
+
+    ds, cluster_id, data, _, saved = sample_map
+    for labels in (data.clusters, recluster(ds, cluster_id, saved * 2), recluster(ds, cluster_id, saved, raw=True)):
+        assert_same_geometry(mapdata.cluster_shapes(data.xy, labels), cluster_geometry(data.xy, labels))
+
+
+def test_preview_geometry_matches_the_cluster_stage_on_odd_shapes():
+    from pipeline.geometry import cluster_geometry
+
+    rng = np.random.default_rng(5)
+    angle = rng.uniform(0, 2 * np.pi, 3000)
+    parts = [
+        np.c_[np.cos(angle), np.sin(angle)] * 0.3 + rng.normal(0, 0.01, (3000, 2)),       # ring
+        np.c_[rng.uniform(-1, 1, 2000), rng.normal(0, 0.003, 2000)],                        # thin strip
+        np.vstack([rng.normal(-0.5, 0.05, (1500, 2)), rng.normal(0.5, 0.05, (1500, 2))]),   # two blobs, one label
+        np.round(rng.normal(0, 0.2, (500, 2)), 1),                                          # grid: many ties
+        rng.normal(0, 1, (4000, 2)),                                                        # many tiny clusters
+        np.zeros((5, 2)),                                                                   # one repeated point
+    ]
+    labels = np.concatenate([np.full(3000, 0), np.full(2000, 1), np.full(3000, 2), np.full(500, 3),
+                             rng.integers(10, 900, 4000), np.full(5, 4)])
+    labels[rng.random(len(labels)) < 0.1] = -1  # noise has no shape
+    xy = np.vstack(parts)
+    assert_same_geometry(mapdata.cluster_shapes(xy, labels), cluster_geometry(xy, labels))
+    assert len(mapdata.cluster_shapes(xy, np.full(len(xy), -1))) == 0
+
+
+def test_outlines_are_one_nan_separated_path():
+    square = np.array([[0, 0], [1, 0], [1, 1], [0, 0]], dtype=float)
+    joined = mapdata.joined_path([square, square + 2])
+    assert joined.shape == (9, 2) and np.isnan(joined[4]).all()
+    assert mapdata.joined_path([]).shape == (0, 2)
+
+
+def test_a_slider_move_redraws_points_and_hulls_in_one_refresh(sample_map):
+    import holoviews as hv
+
+    from studio.views.map import build_plot
+
+    ds, cluster_id, data, layers, saved = sample_map
+    model = new_model(sample_map)
+    calls = {"points_frame": 0, "hull_path": 0}
+    for name in calls:
+        method = getattr(model, name)
+
+        def counted(*args, _name=name, _method=method, **kwargs):
+            calls[_name] += 1
+            return _method(*args, **kwargs)
+        setattr(model, name, counted)
+    plot, _ = build_plot(model)
+    rendered = hv.renderer("bokeh").get_plot(plot)
+    calls.update(points_frame=0, hull_path=0)
+    model.min_cluster_size = saved * 3
+    assert calls == {"points_frame": 1, "hull_path": 1}  # colours and hulls: one refresh, not two
+    sources = [p.handles["source"] for p in rendered.traverse(lambda p: p)
+               if type(p).__name__ == "PathPlot" and "source" in p.handles]
+    xs = sources[0].data["xs"]
+    assert len(xs) == 1  # every outline in one NaN-separated line
+    n_outlines = int(np.isnan(xs[0]).sum()) + 1
+    assert n_outlines == len(mapdata.hull_arrays(model.layer_rows())) > 0
+    assert len(model.layer_rows()) == model.n_clusters  # preview hulls/labels of the new clustering
+    model.search = "the"  # highlight only: the points are not re-rasterized
+    assert calls["points_frame"] == 1
+
+
+def test_max_spread_matches_datashader_spread():
+    import datashader.transfer_functions as tf
+    import xarray as xr
+
+    from studio.views.map import max_spread_3x3
+
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0, 255, (56, 72)).astype(np.float32)
+    values[rng.random(values.shape) < 0.8] = np.nan  # empty pixels of a max aggregate
+    image = xr.DataArray(values, dims=["y", "x"], coords={"y": np.arange(56), "x": np.arange(72)})
+    expected = np.asarray(tf.spread(image, px=1, how="max"))
+    assert np.array_equal(max_spread_3x3(values), expected, equal_nan=True)

@@ -60,14 +60,15 @@ def studio_data_dir(tmp_path_factory, request) -> Path:
 
 
 class StudioServer:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, extra_args: tuple[str, ...] = ()):
         self.data_dir = data_dir
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", TWEETSCOPE_QUIET="1",
                    PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [_tweetscope(), "studio", "--no-browser", "--port", str(self.port), "--data-dir", str(data_dir)],
+            [_tweetscope(), "studio", "--no-browser", "--port", str(self.port), "--data-dir", str(data_dir),
+             *extra_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
             start_new_session=True,
         )
