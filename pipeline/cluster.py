@@ -11,6 +11,7 @@ fraction of a second without recomputing the minimum spanning tree.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import threading
@@ -129,6 +130,38 @@ def manifold_knn(X: np.ndarray, k: int = NOISE_NEIGHBORS) -> np.ndarray:
     return np.asarray(idx[:, 1:], dtype=np.int32)
 
 
+VOTE_CELLS = 4_000_000  # (rows x clusters) score cells per block: ~32 MB
+
+
+def _rank_weights(k: int) -> np.ndarray:
+    """1/(rank+1) scaled by lcm(1..k) to integers, so equal sums are exactly equal (ties are real)."""
+    if k > 30:  # lcm(1..30)·30 still fits float64's exact-integer range; larger k is not used
+        raise ValueError(f"noise vote over {k} neighbours: at most 30")
+    scale = math.lcm(*range(1, k + 1))
+    return np.array([scale // (r + 1) for r in range(k)], dtype=np.float64)
+
+
+def _weighted_vote(votes: np.ndarray, weights: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Per row of neighbour labels (−1 = noise), the label with the highest summed weight.
+
+    Ties go to the lowest label (``argmax`` takes the first); a row with no clustered
+    neighbour gets −1. One ``bincount`` over (row, label) cells per block of rows.
+    """
+    m = len(votes)
+    winners = np.full(m, -1, dtype=np.int64)
+    step = max(1, VOTE_CELLS // n_clusters)
+    for start in range(0, m, step):
+        block = votes[start:start + step]
+        valid = block >= 0
+        rows = np.broadcast_to(np.arange(len(block))[:, None], block.shape)[valid]
+        score = np.bincount(rows * n_clusters + block[valid], weights=np.broadcast_to(weights, block.shape)[valid],
+                            minlength=len(block) * n_clusters).reshape(len(block), n_clusters)
+        best = score.argmax(axis=1)
+        best[~valid.any(axis=1)] = -1
+        winners[start:start + step] = best
+    return winners
+
+
 def assign_noise(raw: np.ndarray, knn: np.ndarray, X: Optional[np.ndarray] = None,
                  rounds: int = NOISE_ROUNDS) -> np.ndarray:
     """Give every noise point (−1) the cluster its nearest clustered neighbours vote for.
@@ -141,24 +174,15 @@ def assign_noise(raw: np.ndarray, knn: np.ndarray, X: Optional[np.ndarray] = Non
     n_clusters = int(labels.max()) + 1 if len(labels) else 0
     if n_clusters == 0:
         return np.zeros_like(labels)  # nothing to vote for: one cluster holds everything
-    weights = 1.0 / np.arange(1, knn.shape[1] + 1)
+    weights = _rank_weights(knn.shape[1])
     for _ in range(rounds):
         noise = np.flatnonzero(labels < 0)
         if len(noise) == 0:
             return labels
-        votes = labels[knn[noise]]                       # (m, k) neighbour labels
-        row = np.broadcast_to(np.arange(len(noise))[:, None], votes.shape)
-        weight = np.broadcast_to(weights, votes.shape)
-        valid = votes >= 0
-        if not valid.any():
+        winners = _weighted_vote(labels[knn[noise]], weights, n_clusters)
+        if (winners < 0).all():
             break
-        key = row[valid].astype(np.int64) * n_clusters + votes[valid]
-        unique, inverse = np.unique(key, return_inverse=True)
-        score = np.bincount(inverse, weights=weight[valid])
-        urow, ulabel = unique // n_clusters, unique % n_clusters
-        best = np.lexsort((ulabel, -score, urow))        # per row: highest score, then lowest label
-        first = best[np.r_[True, urow[best][1:] != urow[best][:-1]]]
-        labels[noise[urow[first]]] = ulabel[first]
+        labels[noise] = winners  # synchronous: every vote above saw the same labels
     noise = np.flatnonzero(labels < 0)
     if len(noise):
         if X is None:

@@ -100,6 +100,28 @@ def test_noise_goes_to_its_neighbours_cluster(mapped_dataset):
             assert assigned[i] in neighbours
 
 
+def test_noise_vote_is_the_exact_weighted_majority_with_lowest_label_on_ties():
+    """Against a Fraction reference: weight 1/(rank+1), exact ties (1/10 + 1/15 = 1/6) to the lowest label."""
+    from fractions import Fraction
+
+    from pipeline.cluster import _rank_weights, _weighted_vote
+
+    rng = np.random.default_rng(3)
+    votes = rng.integers(-1, 4, (2000, 15))
+    votes[rng.random(votes.shape) < 0.6] = -1
+    votes[0] = -1
+    votes[1] = [-1] * 5 + [2] + [-1] * 3 + [1] + [-1] * 4 + [1]  # 1/6 for label 2, 1/10 + 1/15 for label 1
+    got = _weighted_vote(votes, _rank_weights(15), 4)
+    for row, winner in zip(votes, got):
+        score: dict = {}
+        for rank, label in enumerate(row):
+            if label >= 0:
+                score[label] = score.get(label, 0) + Fraction(1, rank + 1)
+        want = min(label for label, s in score.items() if s == max(score.values())) if score else -1
+        assert winner == want
+    assert got[0] == -1 and got[1] == 1
+
+
 def test_recluster_agrees_with_a_full_run(mapped_dataset, tmp_path):
     ds = copy_dataset(mapped_dataset, tmp_path)
     cid = ds.latest("cluster")
