@@ -199,6 +199,26 @@ def _scope_identity(dataset: Dataset, scope_id: str) -> tuple[Optional[str], Opt
 
 # --------------------------------------------------------------------------- plan
 
+#: the model the tweetscope API embeds search queries with (spec: voyage-4-lite, 1024-d)
+SEARCH_QUERY_MODEL = "voyage-4-lite"
+
+
+def search_model_warning(dataset: Dataset, scope_id: str) -> Optional[str]:
+    """A warning when the scope's vectors are not in the space the downstream API searches with."""
+    scope = read_json(dataset.artifact_path(scope_id, ".json"))
+    embedding_id = scope.get("embedding_id")
+    if not embedding_id or not dataset.exists(embedding_id):
+        return None
+    side = dataset.sidecar(embedding_id)
+    model = side.get("model_id")
+    if not model or model == SEARCH_QUERY_MODEL:
+        return None
+    return (f"the LanceDB table's vectors come from {side.get('provider')}/{model} ({side.get('dimensions')}-d); "
+            f"the tweetscope API embeds search queries with {SEARCH_QUERY_MODEL}, so its semantic search "
+            "needs a Voyage embedding (set VOYAGE_API_KEY, embed again and make a new scope) — "
+            "full-text search and the map work either way")
+
+
 def plan_publish(dataset: Dataset, scope_id: Optional[str] = None, target: Any = None, *,
                  config: Optional[PublishConfig] = None, endpoint_url: Optional[str] = None,
                  lancedb: Optional[str] = None, lancedb_options: Optional[dict] = None,
@@ -242,6 +262,8 @@ def plan_publish(dataset: Dataset, scope_id: Optional[str] = None, target: Any =
                        gate_errors=gate_errors, warnings=[warning] if warning else [],
                        lancedb_uri=lancedb, lancedb_options=lancedb_options, env=env,
                        archives=[str(a) for a in archives])
+    if lancedb and (model_warning := search_model_warning(dataset, scope_id)):
+        plan.warnings.append(model_warning)
     if manifest and manifest.get("dataset") not in (None, dataset.name):
         plan.warnings.append(f"the remote manifest belongs to dataset '{manifest.get('dataset')}'")
     new_manifest = merged_manifest(plan, lancedb_result=None, published_at=plan.created_at)

@@ -102,6 +102,8 @@ def test_sample_scope_to_moto_and_lancedb(scoped_dataset, tmp_path):
         plan = plan_publish(ds, scope_id, "s3://tweetscope-data", endpoint_url=endpoint, env=env,
                             lancedb=str(lance_dir))
         assert plan.gate_errors == []
+        # the sample is embedded offline: the curator is told semantic search downstream needs Voyage
+        assert any("voyage-4-lite" in w and "full-text search" in w for w in plan.warnings)
         record = execute_publish(plan)
         s3 = s3_client(endpoint, env)
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="tweetscope-data")["Contents"])
@@ -121,3 +123,16 @@ def test_sample_scope_to_moto_and_lancedb(scoped_dataset, tmp_path):
     assert cp.find_scope(plane, scope_uid=uid) is not None
     assert {a["cdn_path"] for a in cp.list_scope_artifacts(plane, uid)} >= {f"{ds.name}/scopes/{scope_id}-input.parquet"}
     assert str(uuid.UUID(uid)) == uid
+
+
+@pytest.mark.skipif(bool(_missing_stages()), reason=f"stages not built yet: {_missing_stages()}")
+def test_search_model_warning_only_for_vectors_outside_the_query_space(scoped_dataset, tmp_path):
+    from support import copy_dataset
+    from pipeline.publish import SEARCH_QUERY_MODEL, search_model_warning
+
+    ds = copy_dataset(scoped_dataset, tmp_path)
+    scope_id = ds.latest("scopes")
+    embedding_id = json.loads(ds.artifact_path(scope_id, ".json").read_text())["embedding_id"]
+    assert ds.sidecar(embedding_id)["model_id"] in search_model_warning(ds, scope_id)
+    ds.update_sidecar(embedding_id, provider="voyage", model_id=SEARCH_QUERY_MODEL, dimensions=1024)
+    assert search_model_warning(ds, scope_id) is None
