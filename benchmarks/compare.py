@@ -273,7 +273,9 @@ def _cell(value, key="wall_s", fmt="{:.1f}") -> str:
 
 
 def _r(x: Optional[float]) -> str:
-    return f"{x:.2f}" if x is not None else "—"
+    if x is None:
+        return "—"
+    return f"{x:.2f}" if x >= 0.01 else f"{x:.4f}"  # the slider's ratio is ~0.002: keep its digits
 
 
 def _mb(n: int) -> str:

@@ -162,6 +162,24 @@ def _weighted_vote(votes: np.ndarray, weights: np.ndarray, n_clusters: int) -> n
     return winners
 
 
+def _nearest_centroid(X: np.ndarray, labels: np.ndarray, rows: np.ndarray, n_clusters: int) -> np.ndarray:
+    """For ``rows``, the cluster whose centroid (mean of its labelled points) is nearest.
+
+    Centroids from one bincount per dimension and distances as |x|² − 2x·c + |c|²: the
+    slider hits this with ~100K isolated points, where per-cluster masks and an
+    (m, k, d) difference array took ~0.2 s.
+    """
+    member = labels >= 0
+    counts = np.bincount(labels[member], minlength=n_clusters).astype(np.float64)
+    sums = np.column_stack([np.bincount(labels[member], weights=X[member, j], minlength=n_clusters)
+                            for j in range(X.shape[1])])
+    centroids = sums / np.maximum(counts, 1)[:, None]
+    points = X[rows]
+    d = (points ** 2).sum(axis=1)[:, None] - 2.0 * points @ centroids.T + (centroids ** 2).sum(axis=1)[None, :]
+    d[:, counts == 0] = np.inf  # a cluster with no members yet cannot attract points
+    return d.argmin(axis=1)
+
+
 def assign_noise(raw: np.ndarray, knn: np.ndarray, X: Optional[np.ndarray] = None,
                  rounds: int = NOISE_ROUNDS) -> np.ndarray:
     """Give every noise point (−1) the cluster its nearest clustered neighbours vote for.
@@ -187,9 +205,7 @@ def assign_noise(raw: np.ndarray, knn: np.ndarray, X: Optional[np.ndarray] = Non
     if len(noise):
         if X is None:
             raise ValueError("assign_noise: isolated noise points need the manifold coordinates")
-        centroids = np.vstack([X[labels == c].mean(axis=0) for c in range(n_clusters)])
-        d = ((X[noise, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
-        labels[noise] = d.argmin(axis=1)
+        labels[noise] = _nearest_centroid(np.asarray(X, dtype=np.float64), labels, noise, n_clusters)
     return labels
 
 
