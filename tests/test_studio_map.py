@@ -142,15 +142,15 @@ def assert_same_geometry(shapes, reference):
 
 def test_preview_geometry_matches_the_cluster_stage_on_the_sample(sample_map):
     from pipeline.cluster import recluster
-    from pipeline.geometry import cluster_geometry
+    from pipeline.geometry import cluster_geometry, cluster_shapes
 
     ds, cluster_id, data, _, saved = sample_map
     for labels in (data.clusters, recluster(ds, cluster_id, saved * 2), recluster(ds, cluster_id, saved, raw=True)):
-        assert_same_geometry(mapdata.cluster_shapes(data.xy, labels), cluster_geometry(data.xy, labels))
+        assert_same_geometry(cluster_shapes(data.xy, labels), cluster_geometry(data.xy, labels))
 
 
 def test_preview_geometry_matches_the_cluster_stage_on_odd_shapes():
-    from pipeline.geometry import cluster_geometry
+    from pipeline.geometry import cluster_geometry, cluster_shapes
 
     rng = np.random.default_rng(5)
     angle = rng.uniform(0, 2 * np.pi, 3000)
@@ -166,8 +166,8 @@ def test_preview_geometry_matches_the_cluster_stage_on_odd_shapes():
                              rng.integers(10, 900, 4000), np.full(5, 4)])
     labels[rng.random(len(labels)) < 0.1] = -1  # noise has no shape
     xy = np.vstack(parts)
-    assert_same_geometry(mapdata.cluster_shapes(xy, labels), cluster_geometry(xy, labels))
-    assert len(mapdata.cluster_shapes(xy, np.full(len(xy), -1))) == 0
+    assert_same_geometry(cluster_shapes(xy, labels), cluster_geometry(xy, labels))
+    assert len(cluster_shapes(xy, np.full(len(xy), -1))) == 0
 
 
 def test_outlines_are_one_nan_separated_path():
