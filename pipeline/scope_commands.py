@@ -54,15 +54,6 @@ def _dataset(args):
     return workspace_from_args(args).dataset(args.dataset)
 
 
-def _scope_id(dataset, wanted):
-    from pipeline.cli import UserError
-
-    scope_id = wanted or dataset.latest("scopes")
-    if not scope_id:
-        raise UserError(f"dataset '{dataset.name}' has no scope yet; run `tweetscope scope` first")
-    return scope_id
-
-
 def cmd_scope(args: argparse.Namespace) -> int:
     from pipeline.cli import cli_progress
     from pipeline.config import config_from_args
@@ -93,7 +84,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pipeline.validate import validate_scope
 
     dataset = _dataset(args)
-    scope_id = _scope_id(dataset, args.scope)
+    scope_id = dataset.require("scopes", args.scope or None)
     problems = validate_scope(dataset, scope_id)
     if problems:
         for problem in problems:
@@ -122,7 +113,7 @@ def cmd_tombstone(args: argparse.Namespace) -> int:
     print(f"{len(rows)} tombstoned row(s)")
     if (args.scope or "").lower() == "none" or (action != "apply" and not dataset.latest("scopes") and not args.scope):
         return 0
-    scope_id = _scope_id(dataset, args.scope)
+    scope_id = dataset.require("scopes", args.scope or None)
     result = tomb.apply_tombstones(dataset, scope_id)
     print(f"{scope_id}: {result['deleted']} deleted row(s) applied" + (", links rebuilt" if result["links"] else ""))
     return 0

@@ -33,9 +33,7 @@ def cmd_label_edit(args: argparse.Namespace) -> int:
     from pipeline.labels.errors import NamingError
 
     dataset = workspace_from_args(args).dataset(args.dataset)
-    labels_id = args.labels or dataset.latest("toponymy")
-    if labels_id is None:
-        raise UserError(f"dataset '{args.dataset}' has no labels; run `tweetscope label` first")
+    labels_id = dataset.require("toponymy", args.labels)
     clusters = args.cluster
     if args.relabel:
         if args.label is not None or args.description is not None:

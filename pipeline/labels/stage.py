@@ -261,9 +261,7 @@ def build_table(layers: list[np.ndarray], labels: dict[tuple[int, int], ClusterL
 # --------------------------------------------------------------------------- I/O edge
 
 def _inputs_for(dataset, cluster_id: Optional[str]) -> dict:
-    cluster_id = cluster_id or dataset.latest("cluster")
-    if cluster_id is None:
-        raise ValueError(f"dataset '{dataset.name}' has no cluster artifact; run `tweetscope cluster` first")
+    cluster_id = dataset.require("cluster", cluster_id)
     side = dataset.sidecar(cluster_id)
     missing = [k for k in ("embedding_id", "umap_id", "clustering_umap_id") if not side.get(k)]
     if missing:

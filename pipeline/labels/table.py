@@ -47,10 +47,7 @@ def arrow_table(frame: pd.DataFrame):
 
 def load_labels(dataset, toponymy_id: Optional[str] = None) -> pd.DataFrame:
     """The 12-column label table of ``toponymy_id`` (default: the latest)."""
-    toponymy_id = toponymy_id or dataset.latest("toponymy")
-    if toponymy_id is None:
-        raise ValueError(f"dataset '{dataset.name}' has no labels; run `tweetscope label` first")
-    dataset.sidecar(toponymy_id)  # clear error when it does not exist
+    toponymy_id = dataset.require("toponymy", toponymy_id)
     frame = pd.read_parquet(dataset.artifact_path(toponymy_id, ".parquet"))[COLUMNS]
     for column in ("description", "parent_cluster"):  # nullable strings: None, never NaN
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
