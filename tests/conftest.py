@@ -41,6 +41,20 @@ def tmp_workspace(tmp_path):
     return Workspace(tmp_path / "data")
 
 
+@pytest.fixture
+def scoped(tmp_path):
+    """(dataset, scope_id): the small hand-made dataset of test_scope_fakes, with a scope and links."""
+    from test_scope_fakes import make_fake_dataset
+
+    from pipeline.links import run_links
+    from pipeline.scope import run_scope
+
+    ds = make_fake_dataset(tmp_path)
+    scope_id = run_scope(ds)
+    run_links(ds)
+    return ds, scope_id
+
+
 @pytest.fixture(scope="session")
 def session_workspace(tmp_path_factory):
     from pipeline.workspace import Workspace

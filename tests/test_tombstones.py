@@ -7,10 +7,9 @@ import json
 import pandas as pd
 import pytest
 from test_scope import cli
-from test_scope_fakes import make_fake_dataset
 
 from pipeline.contracts import PERSONAL_COLUMNS
-from pipeline.links import load_links, run_links
+from pipeline.links import load_links
 from pipeline.scope import run_scope
 from pipeline.tombstones import (
     add_tombstones,
@@ -20,14 +19,6 @@ from pipeline.tombstones import (
     tombstones_path,
 )
 from pipeline.validate import validate_scope
-
-
-@pytest.fixture
-def scoped(tmp_path):
-    ds = make_fake_dataset(tmp_path)
-    scope_id = run_scope(ds)
-    run_links(ds)
-    return ds, scope_id
 
 
 def _serving(ds, scope_id):

@@ -10,17 +10,8 @@ import pytest
 from test_scope import cli
 from test_scope_fakes import make_fake_dataset
 
-from pipeline.links import run_links
 from pipeline.scope import run_scope
 from pipeline.validate import validate_scope
-
-
-@pytest.fixture
-def scoped(tmp_path):
-    ds = make_fake_dataset(tmp_path)
-    scope_id = run_scope(ds)
-    run_links(ds)
-    return ds, scope_id
 
 
 # --------------------------------------------------------------------------- defect seeders
@@ -31,10 +22,13 @@ def rewrite_serving(ds, scope_id, change):
     pq.write_table(table, path)
 
 
+def with_column(table, name, values, arrow_type):
+    return table.set_column(table.schema.get_field_index(name), name, pa.array(values, arrow_type))
+
+
 def id_as_int64(ds, scope_id):
     def change(t):
-        i = t.schema.get_field_index("id")
-        return t.set_column(i, "id", pa.array([int(v) for v in t["id"].to_pylist()], pa.int64()))
+        return with_column(t, "id", [int(v) for v in t["id"].to_pylist()], pa.int64())
     rewrite_serving(ds, scope_id, change)
     return "'id' must be Arrow string, got int64"
 
@@ -54,7 +48,7 @@ def duplicate_ls_index(ds, scope_id):
     def change(t):
         values = t["ls_index"].to_pylist()
         values[2] = values[1]
-        return t.set_column(t.schema.get_field_index("ls_index"), "ls_index", pa.array(values, pa.int64()))
+        return with_column(t, "ls_index", values, pa.int64())
     rewrite_serving(ds, scope_id, change)
     return "'ls_index' has duplicate values"
 
@@ -63,7 +57,7 @@ def text_on_tombstone(ds, scope_id):
     def change(t):
         deleted = t["deleted"].to_pylist()
         deleted[1] = True
-        return t.set_column(t.schema.get_field_index("deleted"), "deleted", pa.array(deleted, pa.bool_()))
+        return with_column(t, "deleted", deleted, pa.bool_())
     rewrite_serving(ds, scope_id, change)
     return "deleted (tombstoned) rows still carry 'text'"
 
@@ -72,7 +66,7 @@ def x_out_of_range(ds, scope_id):
     def change(t):
         xs = t["x"].to_pylist()
         xs[0] = 1.5
-        return t.set_column(t.schema.get_field_index("x"), "x", pa.array(xs, pa.float32()))
+        return with_column(t, "x", xs, pa.float32())
     rewrite_serving(ds, scope_id, change)
     return "'x' has values above 1"
 
@@ -110,7 +104,7 @@ def cluster_as_int(ds, scope_id):
     """The pre-contract-alignment shape: the TS API reads cluster as the lookup id string."""
     def change(t):
         ks = [int(c.split("_")[1]) for c in t["cluster"].to_pylist()]
-        return t.set_column(t.schema.get_field_index("cluster"), "cluster", pa.array(ks, pa.int32()))
+        return with_column(t, "cluster", ks, pa.int32())
     rewrite_serving(ds, scope_id, change)
     return "'cluster' must be Arrow string, got int32"
 
@@ -132,15 +126,14 @@ def scope_parquet_cluster_disagrees(ds, scope_id):
     t = pq.read_table(path)
     ks = t["cluster"].to_pylist()
     ks[4] = "0_0" if ks[4] != "0_0" else "0_1"
-    pq.write_table(t.set_column(t.schema.get_field_index("cluster"), "cluster", pa.array(ks, pa.string())), path)
+    pq.write_table(with_column(t, "cluster", ks, pa.string()), path)
     return "column 'cluster' disagrees with the -input.parquet"
 
 
 def links_int_ids(ds, scope_id):
     path = ds.links_dir / "edges.parquet"
     t = pq.read_table(path)
-    t = t.set_column(t.schema.get_field_index("src_tweet_id"), "src_tweet_id",
-                     pa.array([int(v) for v in t["src_tweet_id"].to_pylist()], pa.int64()))
+    t = with_column(t, "src_tweet_id", [int(v) for v in t["src_tweet_id"].to_pylist()], pa.int64())
     pq.write_table(t, path)
     return "links/edges.parquet: column 'src_tweet_id' must be Arrow string, got int64"
 
