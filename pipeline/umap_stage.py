@@ -1,20 +1,21 @@
 """UMAP stage: one cosine kNN graph -> a 2-D display manifold and a 10-D cluster manifold.
 
-The kNN graph is the expensive shared part, so it is computed once and handed to both
-fits (``precomputed_knn``). The display manifold (``purpose=display``) has ``x, y``
-scaled per axis to [-1, 1]; the cluster manifold (``purpose=cluster``, ``min_dist=0``)
-keeps raw ``dim_0..dim_9`` for HDBSCAN. Each is a ``umap-NNN`` artifact whose sidecar
-names its sibling. A seed makes the output reproducible (UMAP then optimises on one
-thread); ``seed=None`` lets it use every core.
+The kNN graph and UMAP's fuzzy graph are computed once and shared by both fits
+(``pipeline.umap_fit``); each manifold then gets its spectral initialisation and its epochs. The
+display manifold (``purpose=display``) has ``x, y`` scaled per axis to [-1, 1]; the cluster
+manifold (``purpose=cluster``, ``min_dist=0``) keeps raw ``dim_0..dim_9`` for HDBSCAN. Each
+is a ``umap-NNN`` artifact whose sidecar names its sibling. A seed makes the output
+reproducible (the epoch loops then run on one thread each, side by side in two processes);
+``seed=None`` lets every step use every core.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import time
-import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -35,12 +36,15 @@ import param  # noqa: E402
 
 from pipeline.config import StageConfig  # noqa: E402
 from pipeline.progress import Progress, null_progress  # noqa: E402
+from pipeline.umap_fit import (  # noqa: E402
+    CLUSTER_EPOCHS_LARGE, EXACT_KNN_MAX_ROWS, METRIC, cluster_epochs, compute_knn, display_epochs, embed_graph,
+    fuzzy_graph, initial_layout, knn_threads, spectral_init,
+)
 from pipeline.workspace import Dataset, WorkspaceError  # noqa: E402
 
 MIN_ROWS = 15
 PARALLEL_FITS_MIN_ROWS = 20_000  # below this a second process costs more than it saves
 CLUSTER_MIN_DIST = 0.0
-METRIC = "cosine"
 
 
 class UmapConfig(StageConfig):
@@ -57,7 +61,11 @@ class UmapConfig(StageConfig):
         default=10, bounds=(3, 50), doc="dimensions of the manifold HDBSCAN clusters on")
     n_epochs = param.Integer(
         default=None, allow_None=True, bounds=(10, 2000),
-        doc="optimisation epochs; none = UMAP's default (200 for large data, 500 for small)")
+        doc="display map: optimisation epochs; none = UMAP's default (500 up to 10K rows, 200 above)")
+    cluster_n_epochs = param.Integer(
+        default=None, allow_None=True, bounds=(10, 2000),
+        doc="cluster manifold: optimisation epochs; none = 500 up to 10K rows, "
+            f"{CLUSTER_EPOCHS_LARGE} above (the same HDBSCAN clusters as 200 at 212K, in a third of the time)")
     seed = param.Integer(
         default=42, allow_None=True, bounds=(0, 2**31 - 1),
         doc="random seed: same inputs + seed give identical maps (each fit single-threaded); "
@@ -108,78 +116,12 @@ class _EpochReporter(io.TextIOBase):
         pass
 
 
-EXACT_KNN_MAX_ROWS = 4096
-
-
-def exact_cosine_knn(X: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine kNN (self first, as UMAP expects) by blocked matrix products."""
-    X = np.asarray(X, dtype=np.float32)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    Xn = X / np.where(norms > 0, norms, 1.0)
-    n = len(Xn)
-    indices = np.empty((n, n_neighbors), dtype=np.int32)
-    dists = np.empty((n, n_neighbors), dtype=np.float32)
-    for start in range(0, n, 1024):
-        sims = Xn[start:start + 1024] @ Xn.T
-        rows = np.arange(sims.shape[0])
-        sims[rows, start + rows] = np.inf  # a point is its own nearest neighbour
-        top = np.argpartition(-sims, n_neighbors - 1, axis=1)[:, :n_neighbors]
-        order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        d = 1.0 - np.take_along_axis(sims, top, axis=1)
-        d[:, 0] = 0.0
-        indices[start:start + len(rows)] = top
-        dists[start:start + len(rows)] = np.maximum(d, 0.0)
-    return indices, dists
-
-
-def compute_knn(X: np.ndarray, n_neighbors: int, seed: Optional[int]):
-    """The cosine kNN graph both manifolds share: (indices, distances, search index or None).
-
-    Small data gets the exact graph (as UMAP itself does below 4096 rows), which also
-    spares pynndescent's long first-use compilation; larger data uses NN-descent.
-    """
-    if len(X) <= EXACT_KNN_MAX_ROWS:
-        indices, dists = exact_cosine_knn(X, n_neighbors)
-        return indices, dists, None
-    from umap.umap_ import nearest_neighbors
-
-    random_state = np.random.RandomState(seed) if seed is not None else None
-    return nearest_neighbors(X, n_neighbors, METRIC, {}, False, random_state, low_memory=True,
-                             n_jobs=1 if seed is not None else -1)
-
-
-def fit_manifold(X: np.ndarray, knn, *, n_components: int, min_dist: float, n_neighbors: int,
-                 seed: Optional[int], n_epochs: Optional[int] = None,
-                 reporter: Optional[_EpochReporter] = None) -> np.ndarray:
-    """One UMAP fit on the shared kNN graph; returns float32 (N × n_components)."""
-    import umap
-
-    tqdm_kwds = {"disable": reporter is None, "bar_format": "{n}/{total}", "mininterval": 0.5}
-    if reporter is not None:
-        tqdm_kwds["file"] = reporter
-    model = umap.UMAP(
-        n_neighbors=n_neighbors, n_components=n_components, min_dist=min_dist, metric=METRIC,
-        random_state=seed, n_epochs=n_epochs, precomputed_knn=knn, low_memory=True,
-        tqdm_kwds=tqdm_kwds, verbose=False,
-    )
-    with warnings.catch_warnings():
-        # "n_jobs overridden by random_state" and small-data spectral fallbacks are expected.
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        coords = model.fit_transform(X)
-    coords = np.asarray(coords, dtype=np.float32)
-    if not np.isfinite(coords).all():
-        raise RuntimeError("UMAP produced non-finite coordinates; check the embeddings for duplicates/NaNs")
-    return coords
-
-
 def _fit_side_by_side(n_rows: int, seed: Optional[int], setting: str) -> bool:
     """Whether to fit the two manifolds in two processes at once.
 
     A seeded fit runs on one thread, so on a multi-core machine the display fit can go
     to a second process while this one fits the cluster manifold: the same two
-    deterministic fits, about half the wall time. Unseeded fits already use every core.
+    deterministic fits in less wall time. Unseeded fits already use every core.
     Small data is not worth the second process's start-up.
     """
     if setting == "never" or seed is None:
@@ -191,32 +133,42 @@ def _fit_side_by_side(n_rows: int, seed: Optional[int], setting: str) -> bool:
     return available_cores() >= 2 and n_rows >= PARALLEL_FITS_MIN_ROWS
 
 
-def _timed_fit(X: np.ndarray, knn, kwargs: dict) -> tuple[np.ndarray, float]:
+def _warm_up() -> None:
+    """Load umap-learn's compiled epoch loop in the worker while the parent builds the kNN graph."""
+    import scipy.sparse
+
+    ring = scipy.sparse.diags([np.ones(19), np.ones(19)], [1, -1], shape=(20, 20), format="csr")
+    init = np.random.RandomState(0).normal(size=(20, 2)).astype(np.float32)
+    embed_graph(ring, init, min_dist=0.1, n_epochs=11, seed=0)
+
+
+def _timed_embed(graph, init: np.ndarray, kwargs: dict) -> tuple[np.ndarray, float]:
     started = time.perf_counter()
-    coords = fit_manifold(X, knn, **kwargs)
+    coords = embed_graph(graph, init, **kwargs)
     return coords, time.perf_counter() - started
 
 
-def _fit_both_side_by_side(X, knn, display_args: dict, cluster_args: dict, progress: Progress,
-                           timings: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Display fit in a spawned worker, cluster fit here; the worker dies with a cancel or error."""
+@contextlib.contextmanager
+def _display_worker(enabled: bool):
+    """A spawned one-process pool for the display fit (or None).
+
+    Leaving the block normally lets the worker exit; an error or a cancel kills it at once.
+    """
+    if not enabled:
+        yield None
+        return
     import multiprocessing
 
-    # the search index is not needed for fitting and is costly to pickle
-    graph = (knn[0], knn[1], None)
-    progress.update(20, 100, "fitting the 2-D display and the cluster manifold side by side")
-    with multiprocessing.get_context("spawn").Pool(1) as pool:  # leaving the block terminates the worker
-        pending = pool.apply_async(_timed_fit, (X, graph, display_args))
-        t = time.perf_counter()
-        cluster = fit_manifold(X, knn, **cluster_args, reporter=_EpochReporter(
-            progress, 20, 70, f"cluster {cluster_args['n_components']}-D (display 2-D alongside)"))
-        timings["cluster_fit_s"] = round(time.perf_counter() - t, 3)
-        while not pending.ready():
-            progress.update(92, 100, "waiting for the display manifold")
-            pending.wait(0.5)
-        display, seconds = pending.get()
-    timings["display_fit_s"] = round(seconds, 3)
-    return display, cluster
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pool.apply_async(_warm_up)
+        yield pool
+        pool.close()  # a killed worker leaves a semaphore for the resource tracker to complain about
+        pool.join()
+
+
+def _tqdm(progress: Progress, start: float, span: float, label: str) -> dict:
+    return {"disable": False, "bar_format": "{n}/{total}", "mininterval": 0.5,
+            "file": _EpochReporter(progress, start, span, label)}
 
 
 def run_umap(
@@ -238,32 +190,60 @@ def run_umap(
     n = len(X)
     k = effective_n_neighbors(n, config.n_neighbors)
     seed = config.seed
+    dims = config.cluster_dimensions
+    epochs = {"display": display_epochs(n, config.n_epochs),
+              "cluster": cluster_epochs(n, config.cluster_n_epochs)}
+    side_by_side = _fit_side_by_side(n, seed, config.parallel_fits)
     timings: dict[str, float] = {}
 
-    progress.update(0, 100, f"kNN graph ({n} points, k={k})")
-    t = time.perf_counter()
-    knn = compute_knn(X, k, seed)
-    timings["knn_s"] = round(time.perf_counter() - t, 3)
+    with _display_worker(side_by_side) as worker:
+        note = "" if n <= EXACT_KNN_MAX_ROWS else "; NN-descent compiles for ~1 min on a process's first run"
+        progress.update(0, 100, f"kNN graph ({n:,} points, k={k}{note})")
+        t = time.perf_counter()
+        knn = compute_knn(X, k, seed)
+        timings["knn_s"] = round(time.perf_counter() - t, 3)
 
-    display_args = dict(n_components=2, min_dist=config.min_dist, n_neighbors=k, seed=seed,
-                        n_epochs=config.n_epochs)
-    cluster_args = dict(n_components=config.cluster_dimensions, min_dist=CLUSTER_MIN_DIST, n_neighbors=k,
-                        seed=seed, n_epochs=config.n_epochs)
-    side_by_side = _fit_side_by_side(n, seed, config.parallel_fits)
-    if side_by_side:
-        display, cluster = _fit_both_side_by_side(X, knn, display_args, cluster_args, progress, timings)
-    else:
-        progress.update(20, 100, "display manifold (2-D)")
+        progress.update(25, 100, "fuzzy graph (shared by both manifolds)")
         t = time.perf_counter()
-        display = fit_manifold(X, knn, **display_args, reporter=_EpochReporter(progress, 20, 30, "display 2-D"))
-        timings["display_fit_s"] = round(time.perf_counter() - t, 3)
-        progress.update(50, 100, f"cluster manifold ({config.cluster_dimensions}-D)")
+        graph = fuzzy_graph(n, knn, k)
+        del knn
+        timings["graph_s"] = round(time.perf_counter() - t, 3)
+        display_args = dict(min_dist=config.min_dist, n_epochs=epochs["display"], seed=seed)
+        cluster_args = dict(min_dist=CLUSTER_MIN_DIST, n_epochs=epochs["cluster"], seed=seed)
+        # Each manifold starts from its own spectral layout, as in umap-learn. The 2-D one is
+        # solved first so the display fit (the longer one) starts while the 10-D one is solved.
+        progress.update(30, 100, "spectral initialisation")
         t = time.perf_counter()
-        cluster = fit_manifold(X, knn, **cluster_args, reporter=_EpochReporter(
-            progress, 50, 45, f"cluster {config.cluster_dimensions}-D"))
-        timings["cluster_fit_s"] = round(time.perf_counter() - t, 3)
+        display_init = initial_layout(spectral_init(X, graph, 2, seed), 2, seed)
+        timings["display_spectral_s"] = round(time.perf_counter() - t, 3)
+        if worker is not None:
+            pending = worker.apply_async(_timed_embed, (graph, display_init, display_args))
+        t = time.perf_counter()
+        cluster_init = initial_layout(spectral_init(X, graph, dims, seed), dims, seed)
+        timings["cluster_spectral_s"] = round(time.perf_counter() - t, 3)
+        del X
+
+        if worker is not None:
+            t = time.perf_counter()
+            cluster = embed_graph(graph, cluster_init, **cluster_args, tqdm_kwds=_tqdm(
+                progress, 35, 55, f"cluster {dims}-D (display 2-D alongside)"))
+            timings["cluster_fit_s"] = round(time.perf_counter() - t, 3)
+            while not pending.ready():
+                progress.update(92, 100, "waiting for the display manifold")
+                pending.wait(0.5)
+            display, timings["display_fit_s"] = pending.get()
+            timings["display_fit_s"] = round(timings["display_fit_s"], 3)
+        else:
+            t = time.perf_counter()
+            display = embed_graph(graph, display_init, **display_args,
+                                  tqdm_kwds=_tqdm(progress, 35, 25, "display 2-D"))
+            timings["display_fit_s"] = round(time.perf_counter() - t, 3)
+            t = time.perf_counter()
+            cluster = embed_graph(graph, cluster_init, **cluster_args,
+                                  tqdm_kwds=_tqdm(progress, 60, 35, f"cluster {dims}-D"))
+            timings["cluster_fit_s"] = round(time.perf_counter() - t, 3)
     progress.update(95, 100, "writing")
-    del X, knn
+    del graph
 
     xy, lo, hi = scale_to_unit(display)
     display_df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]})
@@ -274,33 +254,38 @@ def run_umap(
         "n_neighbors": k,
         "n_neighbors_requested": config.n_neighbors,
         "seed": seed,
-        "n_epochs": config.n_epochs,
         "shared_knn": True,
+        "init": "spectral",
+        "knn_threads": knn_threads(seed) if n > EXACT_KNN_MAX_ROWS else None,
         "fits_side_by_side": side_by_side,
     }
     params = config.to_dict()
     inputs = {"embedding_id": embedding_id}
     timings["total_s"] = round(time.perf_counter() - started, 3)
+    shared_timings = {key: timings[key] for key in ("knn_s", "graph_s")}
 
     with dataset.new_artifact("umap") as disp, dataset.new_artifact("umap") as clus:
         disp.write_parquet(display_df)
         _write_png(xy, disp.path(".png"))
         disp.write_sidecar(
             {**common, "purpose": "display", "n_components": 2, "min_dist": config.min_dist,
+             "n_epochs": epochs["display"],
              "scaled": "per-axis [-1, 1]", "columns": ["x", "y"], "min_values": lo, "max_values": hi,
              "cluster_umap_id": clus.id},
             params=params, inputs=inputs, rows=n,
-            timings={"knn_s": timings["knn_s"], "fit_s": timings["display_fit_s"], "total_s": timings["total_s"]},
+            timings={**shared_timings, "spectral_s": timings["display_spectral_s"], "fit_s": timings["display_fit_s"],
+                     "total_s": timings["total_s"]},
         )
         clus.write_parquet(cluster_df)
         clus.write_sidecar(
             {**common, "purpose": "cluster", "n_components": int(cluster.shape[1]), "min_dist": CLUSTER_MIN_DIST,
-             "columns": list(cluster_df.columns),
+             "n_epochs": epochs["cluster"], "columns": list(cluster_df.columns),
              "min_values": cluster.min(axis=0).astype(float).tolist(),
              "max_values": cluster.max(axis=0).astype(float).tolist(),
              "display_umap_id": disp.id},
             params=params, inputs=inputs, rows=n,
-            timings={"knn_s": timings["knn_s"], "fit_s": timings["cluster_fit_s"], "total_s": timings["total_s"]},
+            timings={**shared_timings, "spectral_s": timings["cluster_spectral_s"], "fit_s": timings["cluster_fit_s"],
+                     "total_s": timings["total_s"]},
         )
     progress.update(100, 100, f"{disp.id} (display), {clus.id} (cluster)")
     return disp.id, clus.id
