@@ -78,7 +78,7 @@ def hdbscan_tree(X: np.ndarray, config: ClusterConfig) -> tuple[np.ndarray, np.n
     """Fit HDBSCAN; returns (labels, single-linkage tree) — the tree re-extracts any min_cluster_size."""
     import hdbscan
 
-    from pipeline.embedders.onnx import available_cores
+    from pipeline.machine import available_cores
 
     model = hdbscan.HDBSCAN(
         min_cluster_size=config.min_cluster_size, min_samples=config.min_samples,

@@ -128,7 +128,7 @@ def _fit_side_by_side(n_rows: int, seed: Optional[int], setting: str) -> bool:
         return False
     if setting == "always":
         return True
-    from pipeline.embedders.onnx import available_cores
+    from pipeline.machine import available_cores
 
     return available_cores() >= 2 and n_rows >= PARALLEL_FITS_MIN_ROWS
 

@@ -18,13 +18,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from pipeline.embedders import Embedder, EmbedderError, l2_normalise
-
-
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+from pipeline.machine import available_cores
 
 
 class OnnxEmbedder(Embedder):
