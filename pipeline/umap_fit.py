@@ -127,18 +127,18 @@ def initial_layout(spectral: np.ndarray, n_components: int, seed: Optional[int])
                               max_coord=10, noise=0.0001)
 
 
-def cluster_epochs(n_rows: int, n_epochs: Optional[int]) -> int:
-    """Epochs for the cluster manifold: UMAP's count for small data, fewer for large (see README)."""
-    if n_epochs is not None:
-        return int(n_epochs)
-    return 500 if n_rows <= UMAP_SMALL_DATA_ROWS else CLUSTER_EPOCHS_LARGE
-
-
 def display_epochs(n_rows: int, n_epochs: Optional[int]) -> int:
     """Epochs for the display map: UMAP's own default unless set."""
     if n_epochs is not None:
         return int(n_epochs)
     return 500 if n_rows <= UMAP_SMALL_DATA_ROWS else 200
+
+
+def cluster_epochs(n_rows: int, n_epochs: Optional[int]) -> int:
+    """Epochs for the cluster manifold: UMAP's count for small data, fewer for large (see README)."""
+    if n_epochs is None and n_rows > UMAP_SMALL_DATA_ROWS:
+        return CLUSTER_EPOCHS_LARGE
+    return display_epochs(n_rows, n_epochs)
 
 
 def embed_graph(graph, init: np.ndarray, *, min_dist: float, n_epochs: int, seed: Optional[int],

@@ -224,24 +224,18 @@ def run_umap(
         del X
 
         if worker is not None:
-            t = time.perf_counter()
-            cluster = embed_graph(graph, cluster_init, **cluster_args, tqdm_kwds=_tqdm(
-                progress, 35, 55, f"cluster {dims}-D (display 2-D alongside)"))
-            timings["cluster_fit_s"] = round(time.perf_counter() - t, 3)
+            cluster, cluster_s = _timed_embed(graph, cluster_init, {**cluster_args, "tqdm_kwds": _tqdm(
+                progress, 35, 55, f"cluster {dims}-D (display 2-D alongside)")})
             while not pending.ready():
                 progress.update(92, 100, "waiting for the display manifold")
                 pending.wait(0.5)
-            display, timings["display_fit_s"] = pending.get()
-            timings["display_fit_s"] = round(timings["display_fit_s"], 3)
+            display, display_s = pending.get()
         else:
-            t = time.perf_counter()
-            display = embed_graph(graph, display_init, **display_args,
-                                  tqdm_kwds=_tqdm(progress, 35, 25, "display 2-D"))
-            timings["display_fit_s"] = round(time.perf_counter() - t, 3)
-            t = time.perf_counter()
-            cluster = embed_graph(graph, cluster_init, **cluster_args,
-                                  tqdm_kwds=_tqdm(progress, 60, 35, f"cluster {dims}-D"))
-            timings["cluster_fit_s"] = round(time.perf_counter() - t, 3)
+            display, display_s = _timed_embed(graph, display_init, {
+                **display_args, "tqdm_kwds": _tqdm(progress, 35, 25, "display 2-D")})
+            cluster, cluster_s = _timed_embed(graph, cluster_init, {
+                **cluster_args, "tqdm_kwds": _tqdm(progress, 60, 35, f"cluster {dims}-D")})
+        timings["display_fit_s"], timings["cluster_fit_s"] = round(display_s, 3), round(cluster_s, 3)
     progress.update(95, 100, "writing")
     del graph
 
