@@ -66,7 +66,7 @@ def tfidf_baseline(texts: list[str]):
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from pipeline.embedders import l2_normalise
+    from pipeline.stages.embed.embedders import l2_normalise
 
     def embed(batch):
         matrix = TfidfVectorizer(sublinear_tf=True).fit_transform(batch)
@@ -76,10 +76,10 @@ def tfidf_baseline(texts: list[str]):
 
 
 def main(argv=None) -> int:
-    from pipeline.embedders import get_embedder
-    from pipeline.embedders.local import LOCAL_MODELS
-    from pipeline.ingest import ingest_archive
-    from pipeline.workspace import Workspace
+    from pipeline.stages.embed.embedders import get_embedder
+    from pipeline.stages.embed.embedders.local import LOCAL_MODELS
+    from pipeline.stages.ingest import ingest_archive
+    from pipeline.core.workspace import Workspace
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--archive", type=Path, default=ROOT / "assets" / "sample" / "twitter-archive.zip")

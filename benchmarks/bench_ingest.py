@@ -29,8 +29,8 @@ TARGET_RSS_MB = 1536.0
 CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
-from pipeline.ingest import ingest_archive
-from pipeline.workspace import Workspace
+from pipeline.stages.ingest import ingest_archive
+from pipeline.core.workspace import Workspace
 t1 = time.perf_counter()
 ds = ingest_archive(sys.argv[1], Workspace(sys.argv[2]), "bench", include_likes=True, include_deleted=True)
 t2 = time.perf_counter()

@@ -70,8 +70,8 @@ def synthetic_corpus(n: int, n_topics: int, seed: int = 0):
 
 
 def run(n: int, n_topics: int, provider: str, stub=None, audit_rounds: int = 2) -> dict:
-    from pipeline.labels import LabelConfig
-    from pipeline.labels.stage import label_clusters
+    from pipeline.stages.labels import LabelConfig
+    from pipeline.stages.labels.stage import label_clusters
 
     texts, labels, manifold, xy = synthetic_corpus(n, n_topics)
     embedder = HashingEmbedder()
@@ -110,8 +110,8 @@ def run(n: int, n_topics: int, provider: str, stub=None, audit_rounds: int = 2) 
 
 def run_dataset(data_dir: Path, name: str) -> dict:
     """run_labels (offline) on a real mapped dataset; the new artifact is kept (it is a normal run)."""
-    from pipeline.labels import LabelConfig, run_labels
-    from pipeline.workspace import Workspace
+    from pipeline.stages.labels import LabelConfig, run_labels
+    from pipeline.core.workspace import Workspace
 
     ds = Workspace(data_dir).dataset(name)
     t = time.perf_counter()
@@ -140,7 +140,7 @@ def main() -> int:
     results["offline"] = run(args.n, args.clusters, "offline")
     print(json.dumps(results["offline"], indent=1), flush=True)
     if args.api_n:
-        from pipeline.labels.stubs import LLMStub
+        from pipeline.stages.labels.stubs import LLMStub
 
         os.environ.setdefault("OPENAI_API_KEY", "stub-key")
         with LLMStub("good") as stub:

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_lance.py --rows 50000 212000 --dims 384
 
 Builds a synthetic scope folder (SERVING_COLUMNS ``-input.parquet`` + clustered, L2-normalised
-vectors), runs the real :func:`pipeline.lance_export.export_lance` into a temp folder, then times
+vectors), runs the real :func:`pipeline.serving.lance_export.export_lance` into a temp folder, then times
 a few queries. Results are merged into ``benchmarks/results/lance.json`` (one entry per size).
 """
 
@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 import lancedb  # noqa: E402,F401  (imported up front: its ~6 s import is not export time)
 
-from pipeline import lance_export as lx  # noqa: E402
-from pipeline.control_plane import sql_literal  # noqa: E402
-from pipeline.contracts import arrow_schema_for, normalize_serving_types  # noqa: E402
-from pipeline.workspace import Dataset, atomic_write_json, library_versions, write_parquet  # noqa: E402
+from pipeline.serving import lance_export as lx  # noqa: E402
+from pipeline.serving.control_plane import sql_literal  # noqa: E402
+from pipeline.serving.contracts import arrow_schema_for, normalize_serving_types  # noqa: E402
+from pipeline.core.workspace import Dataset, atomic_write_json, library_versions, write_parquet  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "lance.json"
 

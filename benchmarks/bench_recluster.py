@@ -3,7 +3,7 @@
 Needs no embedding or UMAP: it draws ``--rows`` points from ~``--topics`` anisotropic 10-D
 blobs of uneven size plus 10 % background (what a ``min_dist=0`` UMAP manifold of tweets
 looks like), fits HDBSCAN once the way ``run_cluster`` does (tree + 10-D kNN for noise),
-then times :func:`pipeline.cluster` re-extraction (``labels_from_tree`` + noise assignment
+then times :func:`pipeline.stages.cluster.stage` re-extraction (``labels_from_tree`` + noise assignment
 + renumbering — exactly what ``recluster`` does per call once the tree is cached) for
 several ``min_cluster_size`` values. Writes ``benchmarks/results/recluster-<rows>.json``.
 
@@ -42,7 +42,7 @@ def synthetic_manifold(rows: int, topics: int, seed: int) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    from pipeline.cluster import ClusterConfig, auto_min_cluster_size, final_labels, hdbscan_tree, \
+    from pipeline.stages.cluster.stage import ClusterConfig, auto_min_cluster_size, final_labels, hdbscan_tree, \
         labels_from_tree, manifold_knn
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

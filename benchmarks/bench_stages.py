@@ -36,19 +36,19 @@ TARGETS = {"embed_local_s": 360.0, "umap_both_s": 240.0, "hdbscan_s": 60.0, "rec
 def child(stage: str, data_dir: str, dataset_name: str, opts: dict) -> dict:
     import numpy as np
 
-    from pipeline.workspace import Workspace
+    from pipeline.core.workspace import Workspace
 
     ws = Workspace(data_dir)
     out: dict = {}
     if stage == "ingest":
-        from pipeline.ingest import ingest_archive
+        from pipeline.stages.ingest import ingest_archive
 
         ds = ingest_archive(opts["archive"], ws, dataset_name, overwrite=True)
         out["rows"] = len(ds.read_input(["id"]))
         return out
     ds = ws.dataset(dataset_name)
     if stage == "embed-probe":
-        from pipeline.embedders import get_embedder
+        from pipeline.stages.embed.embedders import get_embedder
 
         texts = ds.read_input(["text"])["text"].tolist()
         rng = np.random.default_rng(0)
@@ -64,13 +64,13 @@ def child(stage: str, data_dir: str, dataset_name: str, opts: dict) -> dict:
                    texts_per_s=round(len(sample) / wall, 1), texts_per_cpu_s=round(len(sample) / cpu, 1),
                    extrapolated_full_s=round(len(texts) / (len(sample) / wall), 1))
     elif stage == "embed":
-        from pipeline.embed import EmbedConfig, run_embed
+        from pipeline.stages.embed.stage import EmbedConfig, run_embed
 
         emb_id = run_embed(ds, EmbedConfig(provider="local", model=opts.get("model") or ""))
         side = ds.sidecar(emb_id)
         out.update(id=emb_id, model=side["model_id"], dimensions=side["dimensions"], **side["timings"])
     elif stage == "umap":
-        from pipeline.umap_stage import UmapConfig, run_umap
+        from pipeline.stages.umap.stage import UmapConfig, run_umap
 
         disp, clus = run_umap(ds, UmapConfig(seed=opts.get("seed", 42)))
         shown, clustered = ds.sidecar(disp), ds.sidecar(clus)
@@ -81,14 +81,14 @@ def child(stage: str, data_dir: str, dataset_name: str, opts: dict) -> dict:
             display_epochs=shown["n_epochs"], cluster_epochs=clustered["n_epochs"],
             fits_side_by_side=shown["fits_side_by_side"], knn_threads=shown["knn_threads"])
     elif stage == "cluster":
-        from pipeline.cluster import run_cluster
+        from pipeline.stages.cluster.stage import run_cluster
 
         cid = run_cluster(ds)
         side = ds.sidecar(cid)
         out.update(id=cid, n_clusters=side["n_clusters"], n_noise=side["n_noise"],
                    min_cluster_size=side["params"]["min_cluster_size"], **side["timings"])
     elif stage == "recluster":
-        from pipeline.cluster import recluster
+        from pipeline.stages.cluster.stage import recluster
 
         cid = ds.latest("cluster")
         base = ds.sidecar(cid)["params"]["min_cluster_size"]

@@ -3,7 +3,7 @@
 1. Pan/zoom: the server-side work per viewport change — Datashader rasterize (+spread) of every
    point for the plot's 720×560 frame, and the full HoloViews plot update that Bokeh then ships.
    Target ≤ 0.2 s.
-2. Re-cluster round trip: slider value → ``pipeline.cluster.recluster`` on a saved HDBSCAN tree →
+2. Re-cluster round trip: slider value → ``pipeline.stages.cluster.stage.recluster`` on a saved HDBSCAN tree →
    new colours, hulls and labels → HoloViews/Bokeh plot update → the PATCH-DOC message a Panel
    server would send (built, binary buffers included). Target ≤ 0.5 s. Reported with a breakdown
    (recluster, preview hulls/centroids, other data callbacks, HoloViews+Datashader+Bokeh, patch)
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 def synthetic_dataset(data_dir: Path, rows: int, k: int, seed: int = 0):
     """A dataset with input, display + cluster UMAPs (no embedding) for the map and the slider."""
-    from pipeline.workspace import Workspace, atomic_write_json, write_parquet
+    from pipeline.core.workspace import Workspace, atomic_write_json, write_parquet
     from studio.mapdata import synthetic_frame
 
     rng = np.random.default_rng(seed)
@@ -106,8 +106,8 @@ def main(argv=None) -> int:
     import holoviews as hv
     from holoviews.operation.datashader import rasterize, spread
 
-    from pipeline.cluster import ClusterConfig, run_cluster
-    from pipeline.workspace import atomic_write_json, library_versions
+    from pipeline.stages.cluster.stage import ClusterConfig, run_cluster
+    from pipeline.core.workspace import atomic_write_json, library_versions
     from studio import mapdata
     from studio.views import map as map_view
 

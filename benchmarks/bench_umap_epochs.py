@@ -44,7 +44,7 @@ def _fit(job: tuple[str, int, int]) -> tuple[str, int, int, float]:
     """One manifold from the shared graph and initialisation (runs in a pool worker)."""
     import scipy.sparse
 
-    from pipeline.umap_fit import embed_graph, initial_layout
+    from pipeline.stages.umap.fit import embed_graph, initial_layout
 
     purpose, epochs, seed = job
     graph = scipy.sparse.load_npz(SHARED / "graph.npz")
@@ -59,7 +59,7 @@ def _fit(job: tuple[str, int, int]) -> tuple[str, int, int, float]:
 def _cluster_scores(coords: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, dict]:
     from sklearn.metrics import adjusted_mutual_info_score
 
-    from pipeline.cluster import ClusterConfig, effective_config, final_labels, hdbscan_tree, manifold_knn
+    from pipeline.stages.cluster.stage import ClusterConfig, effective_config, final_labels, hdbscan_tree, manifold_knn
 
     raw, _ = hdbscan_tree(coords, effective_config(ClusterConfig(), len(coords)))
     labels, _ = final_labels(raw, manifold_knn(coords), coords)
@@ -92,14 +92,14 @@ def main(argv=None) -> int:
     import pandas as pd
     import scipy.sparse
 
-    from pipeline.umap_fit import compute_knn, fuzzy_graph, spectral_init
-    from pipeline.workspace import Workspace
+    from pipeline.stages.umap.fit import compute_knn, fuzzy_graph, spectral_init
+    from pipeline.core.workspace import Workspace
     from synth_archive import dominant_topic
 
     data_dir = HERE / "work" / "stages" / f"rows-{args.rows}" / "data"
     if not (data_dir / "bench").is_dir():
         raise SystemExit(f"no dataset in {data_dir}: run benchmarks/bench_stages.py --rows {args.rows} first")
-    from pipeline.embed import load_embeddings
+    from pipeline.stages.embed.stage import load_embeddings
 
     ds = Workspace(data_dir).dataset("bench")
     X = load_embeddings(ds)

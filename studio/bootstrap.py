@@ -9,29 +9,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from pipeline.workspace import Workspace
+from pipeline.core.workspace import Workspace
+from pipeline.stages.registry import STAGE_NAMES, get_stage
+from pipeline.stages.runner import plan_pipeline
 from studio.jobs import Job, JobRunner
 from studio.views.load import ingest_job
 
 SAMPLE_ARCHIVE = Path(__file__).resolve().parents[1] / "assets" / "sample" / "twitter-archive.zip"
 SAMPLE_NAME = "sample"
-#: the stages of the first start (the local LanceDB export is left to the curator)
-SAMPLE_STAGES = ("embed", "umap", "cluster", "labels", "scope", "links")
 
 
 def _stage_job(workspace: Workspace, name: str, stage: str, before: list[Job]):
     def run(progress):
-        from pipeline.runner import PIPELINE
-
         failed = next((j for j in before if j.status in ("failed", "cancelled")), None)
         if failed is not None:
             raise RuntimeError(f"not run because {failed.stage} {failed.status}: {failed.error}")
 
-        step = next(s for s in PIPELINE if s.name == stage)
+        step = get_stage(stage)
         dataset = workspace.dataset(name)
         if step.needs_run(dataset) is None:
             return f"{stage} already up to date"
-        return step.run(dataset, progress)
+        return step.execute(dataset, progress=progress)
 
     return run
 
@@ -51,7 +49,7 @@ def bootstrap_sample(workspace: Workspace, runner: JobRunner, archive: Path = SA
             raise FileNotFoundError(f"the bundled sample archive is missing: {archive}")
         jobs.append(runner.submit(name, "ingest", ingest_job(Path(archive), workspace, name),
                                   title=f"ingest the sample archive as '{name}'"))
-        stages = list(SAMPLE_STAGES)
+        stages = list(STAGE_NAMES)
     elif name in names:
         stages = _missing_stages(workspace, name)
     else:
@@ -63,11 +61,9 @@ def bootstrap_sample(workspace: Workspace, runner: JobRunner, archive: Path = SA
 
 
 def _missing_stages(workspace: Workspace, name: str) -> list[str]:
-    from pipeline.runner import plan_pipeline
-
     try:
-        plan = plan_pipeline(workspace.dataset(name), list(SAMPLE_STAGES))
-    except Exception:  # noqa: BLE001 - a stage module that fails to import: nothing to resume
+        plan = plan_pipeline(workspace.dataset(name))
+    except Exception:  # noqa: BLE001 - an unreadable sidecar: nothing to resume, the Stages view shows it
         return []
     return [stage for stage, _reason in plan]
 

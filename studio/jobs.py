@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from pipeline.progress import Cancelled, Progress, ProgressEvent
-from pipeline.workspace import atomic_write_json, utc_now_iso
+from pipeline.core.progress import Cancelled, Progress, ProgressEvent
+from pipeline.core.workspace import atomic_write_json, utc_now_iso
 
 log = logging.getLogger(__name__)
 

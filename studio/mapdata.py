@@ -15,7 +15,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from pipeline.geometry import cluster_shapes
+from pipeline.stages.cluster.geometry import cluster_shapes
+from pipeline.stages.lineage import default_labels_id
 
 TWEET_COLUMNS = ["id", "text", "created_at", "favorites", "retweets", "replies", "tweet_type", "username"]
 NOISE_CODE = 255  # palette slot for unassigned points (raw HDBSCAN noise in a re-cluster preview)
@@ -90,14 +91,14 @@ def load_map_data(dataset, umap_id: str, cluster_id: Optional[str]) -> MapData:
     with _CACHE_LOCK:
         if key in cache:
             return cache[key]
-    from pipeline.umap_stage import load_umap
+    from pipeline.stages.umap.stage import load_umap
 
     xy = load_umap(dataset, umap_id)
     columns = [c for c in TWEET_COLUMNS]
     tweets = dataset.read_input(columns=columns)
     frame = pd.DataFrame({"x": xy["x"].to_numpy(), "y": xy["y"].to_numpy()})
     if cluster_id:
-        from pipeline.cluster import load_clusters
+        from pipeline.stages.cluster.stage import load_clusters
 
         frame["cluster"] = load_clusters(dataset, cluster_id)["cluster"].to_numpy()
     else:
@@ -228,13 +229,13 @@ def label_layers(dataset, toponymy_id: Optional[str], cluster_id: Optional[str])
             return cache[key]
     layers: dict[int, pd.DataFrame] = {}
     if toponymy_id:
-        from pipeline.labels import load_labels
+        from pipeline.stages.labels import load_labels
 
         frame = load_labels(dataset, toponymy_id)
         for layer, rows in frame.groupby("layer"):
             layers[int(layer)] = rows.reset_index(drop=True)
     elif cluster_id:
-        path = dataset.artifact_path(cluster_id, "-labels-default.parquet")
+        path = dataset.label_file(default_labels_id(cluster_id), ".parquet")
         if path.is_file():
             frame = pd.read_parquet(path)
             frame = frame.reset_index(drop=True)

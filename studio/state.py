@@ -11,17 +11,23 @@ from typing import Optional
 
 import param
 
-from pipeline.workspace import Dataset, Workspace, WorkspaceError
+from pipeline.core.workspace import Dataset, Workspace, WorkspaceError
+from pipeline.stages.lineage import DISPLAY
 from studio.jobs import DONE, JobRunner, get_runner
 
 #: StudioState parameter -> (artifact kind, sidecar match) used to list its choices
 ARTIFACT_CHOICES = {
     "embedding_id": ("embedding", {}),
-    "umap_id": ("umap", {"purpose": "display"}),
+    "umap_id": ("umap", {"purpose": DISPLAY}),
     "cluster_id": ("cluster", {}),
     "toponymy_id": ("toponymy", {}),
     "scope_id": ("scopes", {}),
 }
+
+
+def state_param_for(kind: str, match: dict) -> Optional[str]:
+    """The StudioState parameter that holds the chosen artifact of ``kind`` (None: the studio offers no choice)."""
+    return next((name for name, (k, m) in ARTIFACT_CHOICES.items() if k == kind and m == match), None)
 
 
 class StudioState(param.Parameterized):

@@ -36,18 +36,18 @@ def sample_json() -> Path:
 
 @pytest.fixture
 def tmp_workspace(tmp_path):
-    from pipeline.workspace import Workspace
+    from pipeline.core.workspace import Workspace
 
     return Workspace(tmp_path / "data")
 
 
 @pytest.fixture
 def scoped(tmp_path):
-    """(dataset, scope_id): the small hand-made dataset of test_scope_fakes, with a scope and links."""
-    from test_scope_fakes import make_fake_dataset
+    """(dataset, scope_id): the small hand-made dataset of kits/scope_fakes, with a scope and links."""
+    from kits.scope_fakes import make_fake_dataset
 
-    from pipeline.links import run_links
-    from pipeline.scope import run_scope
+    from pipeline.stages.links import run_links
+    from pipeline.stages.scope import run_scope
 
     ds = make_fake_dataset(tmp_path)
     scope_id = run_scope(ds)
@@ -57,23 +57,23 @@ def scoped(tmp_path):
 
 @pytest.fixture(scope="session")
 def session_workspace(tmp_path_factory):
-    from pipeline.workspace import Workspace
+    from pipeline.core.workspace import Workspace
 
     return Workspace(tmp_path_factory.mktemp("session") / "data")
 
 
 @pytest.fixture(scope="session")
 def sample_dataset(session_workspace, sample_zip):
-    from pipeline.ingest import ingest_archive
+    from pipeline.stages.ingest import ingest_archive
 
     return ingest_archive(sample_zip, session_workspace, "sample")
 
 
 @pytest.fixture(scope="session")
 def mapped_dataset(sample_dataset):
-    from pipeline.cluster import run_cluster
-    from pipeline.embed import EmbedConfig, run_embed
-    from pipeline.umap_stage import run_umap
+    from pipeline.stages.cluster.stage import run_cluster
+    from pipeline.stages.embed.stage import EmbedConfig, run_embed
+    from pipeline.stages.umap.stage import run_umap
 
     run_embed(sample_dataset, EmbedConfig(provider="local"))
     run_umap(sample_dataset)
@@ -83,7 +83,7 @@ def mapped_dataset(sample_dataset):
 
 @pytest.fixture(scope="session")
 def labelled_dataset(mapped_dataset):
-    from pipeline.labels import LabelConfig, run_labels
+    from pipeline.stages.labels import LabelConfig, run_labels
 
     run_labels(mapped_dataset, LabelConfig(provider="offline"))
     return mapped_dataset
@@ -91,8 +91,8 @@ def labelled_dataset(mapped_dataset):
 
 @pytest.fixture(scope="session")
 def scoped_dataset(labelled_dataset):
-    from pipeline.links import run_links
-    from pipeline.scope import run_scope
+    from pipeline.stages.links import run_links
+    from pipeline.stages.scope import run_scope
 
     run_scope(labelled_dataset)
     run_links(labelled_dataset)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 def copy_dataset(dataset, dest_dir: Path):
     """A private copy of a (session) dataset that a test may change."""
-    from pipeline.workspace import Dataset
+    from pipeline.core.workspace import Dataset
 
     target = Path(dest_dir) / "data" / dataset.name
     shutil.copytree(dataset.path, target)

@@ -27,14 +27,14 @@ from harness import Timer, child_main  # noqa: E402
 
 
 def _dataset(data_dir: str, dataset: str):
-    from pipeline.workspace import Workspace
+    from pipeline.core.workspace import Workspace
 
     return Workspace(data_dir).dataset(dataset)
 
 
 def ingest(data_dir: str, dataset: str, archive: str) -> dict:
-    from pipeline.ingest import ingest_archive
-    from pipeline.workspace import Workspace
+    from pipeline.stages.ingest import ingest_archive
+    from pipeline.core.workspace import Workspace
 
     with Timer() as t:
         ds = ingest_archive(archive, Workspace(data_dir), dataset, overwrite=True)
@@ -44,7 +44,7 @@ def ingest(data_dir: str, dataset: str, archive: str) -> dict:
 
 def embed(data_dir: str, dataset: str, model: str = "") -> dict:
     """``run_embed`` with a local model (empty = the default local model)."""
-    from pipeline.embed import EmbedConfig, run_embed
+    from pipeline.stages.embed.stage import EmbedConfig, run_embed
 
     ds = _dataset(data_dir, dataset)
     with Timer() as t:
@@ -58,7 +58,7 @@ def export_for_peer(data_dir: str, dataset: str, out_dir: str) -> dict:
     """The embedding as .npy and the ingested table, for latentscope's importer and ingest."""
     import numpy as np
 
-    from pipeline.embed import load_embeddings
+    from pipeline.stages.embed.stage import load_embeddings
 
     ds = _dataset(data_dir, dataset)
     out = Path(out_dir)
@@ -70,7 +70,7 @@ def export_for_peer(data_dir: str, dataset: str, out_dir: str) -> dict:
 
 
 def umap(data_dir: str, dataset: str, neighbors: str = "25", min_dist: str = "0.1", seed: str = "42") -> dict:
-    from pipeline.umap_stage import UmapConfig, run_umap
+    from pipeline.stages.umap.stage import UmapConfig, run_umap
 
     ds = _dataset(data_dir, dataset)
     config = UmapConfig(n_neighbors=int(neighbors), min_dist=float(min_dist),
@@ -85,7 +85,7 @@ def umap(data_dir: str, dataset: str, neighbors: str = "25", min_dist: str = "0.
 
 
 def cluster(data_dir: str, dataset: str) -> dict:
-    from pipeline.cluster import run_cluster
+    from pipeline.stages.cluster.stage import run_cluster
 
     ds = _dataset(data_dir, dataset)
     with Timer() as t:
@@ -96,7 +96,7 @@ def cluster(data_dir: str, dataset: str) -> dict:
 
 
 def labels(data_dir: str, dataset: str) -> dict:
-    from pipeline.labels import LabelConfig, run_labels
+    from pipeline.stages.labels import LabelConfig, run_labels
 
     ds = _dataset(data_dir, dataset)
     with Timer() as t:
@@ -107,7 +107,7 @@ def labels(data_dir: str, dataset: str) -> dict:
 
 
 def scope(data_dir: str, dataset: str) -> dict:
-    from pipeline.scope import run_scope
+    from pipeline.stages.scope import run_scope
 
     ds = _dataset(data_dir, dataset)
     with Timer() as t:
@@ -117,7 +117,7 @@ def scope(data_dir: str, dataset: str) -> dict:
 
 
 def lance(data_dir: str, dataset: str) -> dict:
-    from pipeline.lance_export import export_lance
+    from pipeline.serving.lance_export import export_lance
 
     ds = _dataset(data_dir, dataset)
     with Timer() as t:
@@ -127,7 +127,7 @@ def lance(data_dir: str, dataset: str) -> dict:
 
 
 def links(data_dir: str, dataset: str) -> dict:
-    from pipeline.links import run_links
+    from pipeline.stages.links import run_links
 
     ds = _dataset(data_dir, dataset)
     with Timer() as t:
@@ -139,7 +139,7 @@ def recluster(data_dir: str, dataset: str, repeats: str = "3") -> dict:
     """The studio slider: labels for a new min_cluster_size from the cached tree."""
     import numpy as np
 
-    from pipeline.cluster import recluster as recluster_fn
+    from pipeline.stages.cluster.stage import recluster as recluster_fn
 
     ds = _dataset(data_dir, dataset)
     cid = ds.latest("cluster")
@@ -211,7 +211,7 @@ def publish(data_dir: str, dataset: str) -> dict:
     from bench_publish import _timed_publish  # noqa: E402 - reuse the publish benchmark's timing
     from test_publish_kit import moto_s3
 
-    from pipeline.validate import validate_scope
+    from pipeline.serving.validate import validate_scope
 
     ds = _dataset(data_dir, dataset)
     sid = ds.latest("scopes")

@@ -3,7 +3,7 @@
 ``CurateModel`` is the widget-free part: a two-step delete (request → confirm) of the
 session's map selection, an undo stack of this session's deletions, restore of any
 tombstoned row, and re-applying the tombstones to the chosen scope as a background job
-(``pipeline.tombstones.apply_tombstones``) so the serving files — and so every publish —
+(``pipeline.stages.scope.apply_tombstones``) so the serving files — and so every publish —
 no longer hold the deleted text. ``create_curate_panel(state)`` is the UI component the map
 and publish views embed.
 """
@@ -11,13 +11,13 @@ and publish views embed.
 from __future__ import annotations
 
 import html
-import re
 from typing import Optional
 
 import pandas as pd
 import param
 
-from pipeline import tombstones
+from pipeline.core import tombstones
+from pipeline.stages.scope import apply_tombstones, load_scope_input
 
 PREVIEW_ROWS = 5
 TEXT_PREVIEW_CHARS = 140
@@ -88,8 +88,6 @@ class CurateModel(param.Parameterized):
         ds, scope_id = self.dataset(), self.state.scope_id
         if ds is None or not scope_id or not ds.exists(scope_id):
             return {"scope_id": None, "missing": [], "stale": []}
-        from pipeline.scope import load_scope_input
-
         deleted = load_scope_input(ds, scope_id, ["ls_index", "deleted"])
         mask = pd.Series(deleted["deleted"].to_numpy(dtype=bool), index=deleted["ls_index"].to_numpy())
         by_index = mask.sort_index().to_numpy()
@@ -101,25 +99,13 @@ class CurateModel(param.Parameterized):
         ds = self.dataset()
         if ds is None:
             return [], []
-        tokens = [t for t in re.split(r"[\s,;]+", text or "") if t]
-        if not tokens:
+        if not (text or "").strip():
             return [], []
         key = (str(ds.path), ds.input_fingerprint())
         if self._ids is None or self._ids_key != key:
-            ids = ds.read_input(["id"])["id"].astype(str)
-            self._ids = dict(zip(ids, range(len(ids))))
+            self._ids = tombstones.tweet_rows(ds)
             self._ids_key = key
-        rows, unknown = [], []
-        for token in tokens:
-            match = re.search(r"/status(?:es)?/(\d+)", token)
-            tweet_id = match.group(1) if match else token
-            if tweet_id in self._ids:
-                rows.append(self._ids[tweet_id])
-            elif token.startswith("#") and token[1:].isdigit() and int(token[1:]) < len(self._ids):
-                rows.append(int(token[1:]))
-            else:
-                unknown.append(token)
-        return sorted(set(rows)), unknown
+        return tombstones.rows_for_references(text, self._ids)
 
     def request_delete_text(self, text: str) -> list[int]:
         """Stage the tweets named by ids/URLs (``#123`` = ls_index 123); unknown tokens are an error."""
@@ -216,7 +202,7 @@ class CurateModel(param.Parameterized):
             self.message += " No scope yet: the next scope build applies them."
             return None
         self.last_apply_job = self.state.runner.submit(
-            ds.name, "tombstones", lambda progress: tombstones.apply_tombstones(ds, scope_id, progress),
+            ds.name, "tombstones", lambda progress: apply_tombstones(ds, scope_id, progress),
             title=f"apply tombstones to {scope_id}")
         self.last_apply_job.params = {"scope_id": scope_id, "tombstoned": len(self.tombstoned())}
         self.message += f" Updating {scope_id}… ({self.last_apply_job.id})"

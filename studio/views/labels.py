@@ -3,7 +3,7 @@
 ``LabelsModel`` is the widget-free part (testable without a browser): it loads a labels
 artifact, keeps a working copy with an undo stack of the curator's unsaved edits (label,
 description, approve/flag), saves them as a new labels artifact through
-``pipeline.labels.edits``, and submits the slow work (LLM relabel, scope rebuild) as jobs of
+``pipeline.stages.labels.edits``, and submits the slow work (LLM relabel, scope rebuild) as jobs of
 the studio's runner. ``LabelsView`` renders it: a Tabulator of clusters, sample tweets of
 the selected cluster (highlighted on the map through the shared state), the pending
 changes, and a diff against an earlier version.
@@ -19,18 +19,18 @@ import numpy as np
 import pandas as pd
 import param
 
+from pipeline.core.errors import LabelEditError
+from pipeline.stages.labels import edits, load_labels
+from pipeline.stages.labels.config import LabelConfig
+from pipeline.stages.labels.edits import clean_text
+from pipeline.stages.labels.table import STATUSES
+from pipeline.stages.scope import run_scope
+
 TABLE_COLUMNS = ["cluster", "layer", "label", "description", "count", "topic_specificity", "parent_cluster",
                  "status"]
 EDITABLE = ("label", "description")
-STATUSES = ("auto", "edited", "approved", "flagged")
 SAMPLE_SIZE = 12
 SAME_NAMER = "as before"  # relabel with the namer settings the labels artifact was made with
-MAX_LABEL_CHARS = 200
-MAX_DESCRIPTION_CHARS = 2000
-
-
-class LabelEditError(ValueError):
-    """An edit the curator cannot make (empty label, unknown cluster, ...); nothing changed."""
 
 
 @dataclass(frozen=True)
@@ -44,20 +44,10 @@ class Change:
 # --------------------------------------------------------------------------- pipeline calls
 
 class LabelBackend:
-    """The labels pipeline calls of this view (``pipeline.labels`` and ``pipeline.labels.edits``)."""
-
-    @staticmethod
-    def edits():
-        try:
-            from pipeline.labels import edits
-        except ImportError as exc:
-            raise RuntimeError(f"label editing is not available (pipeline.labels.edits: {exc})") from None
-        return edits
+    """The labels pipeline calls of this view (``pipeline.stages.labels`` and ``pipeline.stages.labels.edits``)."""
 
     def load(self, dataset, toponymy_id: str) -> tuple[pd.DataFrame, dict, dict]:
         """(12-column labels frame, {cluster: status}, sidecar)."""
-        from pipeline.labels import load_labels
-
         frame = load_labels(dataset, toponymy_id)
         sidecar = dataset.sidecar(toponymy_id)
         statuses = dict(sidecar.get("statuses") or {})
@@ -65,14 +55,14 @@ class LabelBackend:
 
     def save(self, dataset, base_id: str, changes: dict[str, dict], note: str = "") -> str:
         """A new labels artifact from ``base_id`` with ``{cluster: {label?, description?, status?}}`` -> its id."""
-        return self.edits().edit_labels(dataset, base_id, changes, note=note)
+        return edits.edit_labels(dataset, base_id, changes, note=note)
 
     def relabel(self, dataset, toponymy_id: str, clusters: list[str], config=None, progress=None) -> str:
         """New labels from the namer for ``clusters`` -> the id of the new artifact."""
-        return self.edits().relabel(dataset, toponymy_id, clusters, config=config, progress=progress)
+        return edits.relabel(dataset, toponymy_id, clusters, config=config, progress=progress)
 
     def diff(self, dataset, a: str, b: str) -> pd.DataFrame:
-        return pd.DataFrame(self.edits().diff_labels(dataset, a, b))
+        return pd.DataFrame(edits.diff_labels(dataset, a, b))
 
 
 # --------------------------------------------------------------------------- model
@@ -217,13 +207,7 @@ class LabelsModel(param.Parameterized):
             raise LabelEditError(f"'{field}' cannot be edited (editable: {', '.join(EDITABLE)})")
         if self.base_id is None:
             raise LabelEditError("no labels loaded")
-        text = " ".join(str(value if value is not None else "").split()) if field == "label" \
-            else str(value if value is not None else "").strip()
-        limit = MAX_LABEL_CHARS if field == "label" else MAX_DESCRIPTION_CHARS
-        if field == "label" and not text:
-            raise LabelEditError(f"the label of {cluster} cannot be empty; undo or type a label")
-        if len(text) > limit:
-            raise LabelEditError(f"the {field} of {cluster} is {len(text)} characters; keep it under {limit}")
+        text = clean_text(cluster, field, value)
         row = self._row(cluster)
         old = self.working.at[row, field]
         if str(old) == text:
@@ -297,7 +281,6 @@ class LabelsModel(param.Parameterized):
 
     def relabel_config(self, provider: str = SAME_NAMER):
         """The labels artifact's own settings, with another namer when the curator picked one."""
-        from pipeline.labels.config import LabelConfig
 
         params = {k: v for k, v in (self.sidecar.get("params") or {}).items() if k in LabelConfig.param and k != "name"}
         if provider != SAME_NAMER and provider != params.get("provider"):
@@ -332,7 +315,6 @@ class LabelsModel(param.Parameterized):
             raise LabelEditError("no labels to build a scope from")
         if self.dirty:
             raise LabelEditError("save your edits first: the scope is built from saved labels")
-        from pipeline.scope import run_scope
 
         job = self.state.runner.submit(ds.name, "scope", lambda progress: run_scope(ds, None, progress,
                                                                                     labels_id=labels_id),
@@ -458,7 +440,6 @@ class LabelsView:
     def __init__(self, state, model: Optional[LabelsModel] = None):
         import panel as pn
 
-        from pipeline.labels.config import LabelConfig
 
         self.state = state
         self.model = model or LabelsModel(state)

@@ -66,7 +66,7 @@ class MapModel(param.Parameterized):
         frame["colour"] = mapdata.colour_codes(self.labels)
         # issue 9: tweets the curator deleted (tombstones) are drawn grey, like noise
         if self.dataset is not None:
-            from pipeline.tombstones import tombstone_mask
+            from pipeline.core.tombstones import tombstone_mask
 
             frame.loc[tombstone_mask(self.dataset, len(frame)), "colour"] = mapdata.NOISE_CODE
         return frame
@@ -81,7 +81,7 @@ class MapModel(param.Parameterized):
             if self.dataset is None or not self.cluster_id:
                 self.message = "re-clustering needs a saved cluster artifact"
                 return
-            from pipeline.cluster import recluster
+            from pipeline.stages.cluster.stage import recluster
 
             self.labels = np.asarray(recluster(self.dataset, self.cluster_id, int(self.min_cluster_size)))
             self._preview_layer = None  # built lazily: only if hulls/labels are drawn
@@ -322,12 +322,10 @@ class MapView:
 
     def _recolour(self, *events) -> None:
         """Redraw the points when the tombstones changed (deleted tweets are grey)."""
-        from pipeline.tombstones import tombstones_path
-
         ds = self.state.current_dataset()
         if self.model is None or ds is None:
             return
-        path = tombstones_path(ds)
+        path = ds.tombstones_path
         stamp = (ds.name, path.stat().st_mtime_ns if path.exists() else None)
         if stamp != getattr(self, "_tombstones_stamp", None):
             self._tombstones_stamp = stamp
@@ -447,7 +445,7 @@ class MapView:
         refresh_labels()
 
         def on_save(_):
-            from pipeline.cluster import save_recluster
+            from pipeline.stages.cluster.stage import save_recluster
 
             ds, cluster_id, mcs = model.dataset, model.cluster_id, int(model.min_cluster_size)
             job = self.state.runner.submit(

@@ -1,7 +1,7 @@
 """Publish view: target, deploy gate, plan (shown before a confirm step), publish with byte
 progress, result with keys and URLs, and the history of earlier publishes.
 
-``PublishModel`` is the widget-free flow over ``pipeline.publish``: planning and publishing
+``PublishModel`` is the widget-free flow over ``pipeline.publish.execute``: planning and publishing
 run as jobs of the studio's runner (a plan HEADs every object on the target; an upload can
 take minutes), and the model walks through ``idle → planning → planned → publishing →
 published`` (or ``failed``). A plan is dropped whenever what it was made for (dataset,
@@ -84,7 +84,7 @@ class PublishModel(param.Parameterized):
 
     # ---- targets
     def targets(self) -> list[dict]:
-        from pipeline.publish import configured_targets
+        from pipeline.publish.execute import configured_targets
 
         return configured_targets(env=self.env, data_dir=self.state.data_dir)
 
@@ -112,9 +112,7 @@ class PublishModel(param.Parameterized):
             self.version += 1
 
     def _tombstones_stamp(self, dataset) -> Optional[int]:
-        from pipeline.tombstones import tombstones_path
-
-        path = tombstones_path(dataset)
+        path = dataset.tombstones_path
         return path.stat().st_mtime_ns if path.exists() else None
 
     def plan_is_current(self) -> bool:
@@ -125,7 +123,7 @@ class PublishModel(param.Parameterized):
 
     def request_plan(self):
         """Gate + plan as a job (reads every remote object's metadata; changes nothing)."""
-        from pipeline.publish import plan_publish
+        from pipeline.publish.execute import plan_publish
 
         ds, scope_id = self.state.current_dataset(), self.state.scope_id
         self.error = ""
@@ -160,7 +158,7 @@ class PublishModel(param.Parameterized):
 
     def publish(self, confirmed: bool):
         """Carry out the shown plan as a job; needs the curator's explicit confirmation."""
-        from pipeline.publish import execute_publish
+        from pipeline.publish.execute import execute_publish
 
         self.error = ""
         if not confirmed:
@@ -237,7 +235,7 @@ class PublishModel(param.Parameterized):
         return pd.DataFrame(rows, columns=["key", "status", "url"])
 
     def history_frame(self) -> pd.DataFrame:
-        from pipeline.publish import publish_history
+        from pipeline.publish.execute import publish_history
 
         ds = self.state.current_dataset()
         if ds is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from studio.stage_specs import STAGES
+from pipeline.stages.registry import STAGES
 from studio.views.stages import status_badge
 
 
@@ -34,7 +34,7 @@ def stage_list_html(rows: list[dict]) -> str:
     for row in rows:
         reason = f' title="{html.escape(row.get("reason") or "")}"'
         ident = f' <span style="color:#666;font-size:11px">{html.escape(row["id"])}</span>' \
-            if row.get("id") and row["id"] != "links" else ""
+            if row.get("id") and row["id"] != row["stage"] else ""
         items.append(f'<li class="ts-stage-row ts-stage-row-{row["stage"]}" data-status="{row["status"]}"{reason}>'
                      f'{html.escape(row["title"])} {status_badge(row["status"])}{ident}</li>')
     return '<ul style="list-style:none;padding-left:0;margin:0;line-height:1.9">' + "".join(items) + "</ul>"

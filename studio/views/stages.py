@@ -12,26 +12,25 @@ from typing import Optional
 
 import param
 
+from pipeline.stages.registry import STAGES, Stage
 from studio.jobs import DONE, FAILED, RUNNING, QUEUED
-from studio.stage_specs import STAGES, StageSpec
+from studio.state import state_param_for
 
 
 class StageCardModel(param.Parameterized):
     """One stage for one session: its config object and how a run is submitted."""
 
-    def __init__(self, spec: StageSpec, state, **params):
+    def __init__(self, spec: Stage, state, **params):
         super().__init__(**params)
         self.spec = spec
         self.state = state
-        self.available, self.unavailable_reason = spec.available()
-        self.config = None
-        if self.available:
-            _, config_cls = spec.load()
-            self.config = config_cls() if config_cls is not None else None
+        self.config = spec.default_config()
 
     def input_ids(self) -> dict[str, Optional[str]]:
+        """The session's chosen artifact for each input the studio offers a choice of (others follow the lineage)."""
         chosen = self.state.input_ids()
-        return {kw: chosen.get(state_name) for kw, state_name in self.spec.inputs}
+        pairs = ((item.name, state_param_for(item.kind, dict(item.match))) for item in self.spec.inputs)
+        return {name: chosen.get(param_name) for name, param_name in pairs if param_name}
 
     def status(self) -> dict:
         ds = self.state.current_dataset()
@@ -56,8 +55,6 @@ class StageCardModel(param.Parameterized):
         ds = self.state.current_dataset()
         if ds is None:
             raise ValueError("choose or load a dataset first")
-        if not self.available:
-            raise ValueError(self.unavailable_reason)
         active = self.state.runner.active(dataset=ds.name)
         if any(j.stage == self.spec.name for j in active):
             raise ValueError(f"{self.spec.title} is already queued or running for '{ds.name}'")
@@ -66,7 +63,7 @@ class StageCardModel(param.Parameterized):
         spec = self.spec
 
         def job(progress):
-            return spec.execute(ds, run_config, progress, inputs)
+            return spec.execute(ds, run_config, inputs, progress)
 
         shown = ", ".join(f"{k}={v}" for k, v in inputs.items() if v) or "latest inputs"
         submitted = self.state.runner.submit(ds.name, spec.name, job, title=f"{spec.title} ({shown})")
@@ -86,12 +83,10 @@ class StageCardModel(param.Parameterized):
         side = ds.sidecar(artifact_id)
         timings = side.get("timings") or {}
         total = timings.get("total_s")
-        if not isinstance(total, (int, float)):
-            total = sum(v for v in timings.values() if isinstance(v, (int, float)))
         parts = [f"<b>{html.escape(artifact_id)}</b>"]
         if side.get("rows") is not None:
             parts.append(f"{side['rows']:,} rows")
-        if total:
+        if isinstance(total, (int, float)):
             parts.append(f"{total:.1f} s")
         if side.get("created_at"):
             parts.append(html.escape(str(side["created_at"])))
@@ -151,15 +146,12 @@ class StageCard:
         self.artifact = pn.pane.HTML("", css_classes=["ts-stage-artifact", f"ts-artifact-{spec.name}"])
         self.run_button.on_click(self._on_run)
         self.cancel_button.on_click(lambda _: model.cancel())
-        if model.available and model.config is not None:
+        if model.config is not None:
             config_widgets = pn.Param(model.config, show_name=False, sizing_mode="stretch_width",
                                       widgets=config_widget_types(model.config),
                                       css_classes=["ts-stage-config"])
-        elif model.available:
-            config_widgets = pn.pane.Markdown("_No settings._")
         else:
-            config_widgets = pn.pane.Alert(html.escape(model.unavailable_reason), alert_type="warning")
-            self.run_button.disabled = True
+            config_widgets = pn.pane.Markdown("_No settings._")
         self.card = pn.Card(
             pn.pane.Markdown(spec.description, margin=(0, 10)),
             self.inputs, config_widgets, pn.Row(self.run_button, self.cancel_button),
@@ -188,7 +180,7 @@ class StageCard:
                                                      for k, v in inputs.items())) if inputs else ""
         job = model.current_job()
         active = job is not None and job.is_active
-        self.run_button.disabled = active or not model.available or model.state.current_dataset() is None
+        self.run_button.disabled = active or model.state.current_dataset() is None
         self.cancel_button.disabled = not active
         if job is None:
             self.progress.visible = False
@@ -211,9 +203,10 @@ class StageCard:
             self.log.object = (f'<details><summary>log ({len(job.log)} lines)</summary>'
                                f'<pre style="max-height:220px;overflow:auto;font-size:11px">{html.escape(lines)}</pre>'
                                f'</details>')
-        self.artifact.object = ('<span class="ts-artifact-text">Latest artifact: ' + model.artifact_summary(status.get("id")) + "</span>"
-                                if status.get("id") and status["id"] != "links" else
-                                ("Links written." if status.get("id") == "links" else ""))
+        summary = model.artifact_summary(status.get("id"))
+        self.artifact.object = (f'<span class="ts-artifact-text">Latest artifact: {summary}</span>' if summary else
+                                (f"{html.escape(spec.title)}: <code>{html.escape(status['id'])}</code> written."
+                                 if status.get("id") else ""))
 
 
 class StagesView:

@@ -131,7 +131,7 @@ def test_hostile_upload_shows_a_clear_error_and_creates_nothing(studio_server, p
 
 
 def test_run_a_stage_from_the_ui(studio_server, page, screenshots):
-    from pipeline.workspace import Workspace
+    from pipeline.core.workspace import Workspace
 
     dataset = Workspace(studio_server.data_dir).datasets()[0]
     clusters_before = dataset.list_ids("cluster")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.workspace import Workspace
+from pipeline.core.workspace import Workspace
 
 pytestmark = pytest.mark.browser
 

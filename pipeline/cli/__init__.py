@@ -1,0 +1,1 @@
+"""The ``tweetscope`` command line (entry point: :func:`pipeline.cli.main.main`)."""

@@ -1,0 +1,84 @@
+"""What every ``tweetscope`` command shares: the data-dir flags, the workspace, a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import weakref
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pipeline.core.errors import TweetscopeError
+from pipeline.core.progress import Progress, ProgressEvent
+from pipeline.core.workspace import Workspace, default_data_dir
+
+
+class UserError(TweetscopeError):
+    """An error the user can fix; printed as one line, exit code 1 (2 for usage)."""
+
+
+def add_data_dir(parser: argparse.ArgumentParser, dataset: bool = True) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="data directory (default: $TWEETSCOPE_DATA_DIR or ./data)")
+    if dataset:
+        parser.add_argument("--dataset", required=True, help="dataset name")
+
+
+def workspace_from_args(args: argparse.Namespace) -> Workspace:
+    return Workspace(args.data_dir or default_data_dir())
+
+
+class ProgressBar:
+    """A progress callback that draws a bar on stderr (tqdm) for anything slower than a second."""
+
+    def __init__(self, stream=None, min_seconds: float = 1.0):
+        self.stream = stream or sys.stderr
+        self.min_seconds = min_seconds
+        self._bars: dict[str, object] = {}
+        self._lock = threading.Lock()
+        _OPEN_BARS.add(self)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        with self._lock:
+            bar = self._bars.get(event.stage)
+            if bar is None:
+                if event.elapsed < self.min_seconds and not (event.total and event.done < event.total):
+                    return
+                bar = tqdm(total=event.total, desc=event.stage or "working", file=self.stream,
+                           leave=True, dynamic_ncols=True, mininterval=0.2)
+                self._bars[event.stage] = bar
+            if event.total is not None and bar.total != event.total:
+                bar.total = event.total
+            bar.n = event.done
+            if event.message:
+                bar.set_postfix_str(event.message[:60], refresh=False)
+            bar.refresh()
+            if event.total and event.done >= event.total:
+                bar.close()
+                self._bars.pop(event.stage, None)
+
+    def close(self, clear: bool = False) -> None:
+        with self._lock:
+            for bar in self._bars.values():
+                if clear:
+                    bar.leave = False  # erase the bar: an error line then starts a clean line
+                bar.close()
+            self._bars.clear()
+
+
+_OPEN_BARS: "weakref.WeakSet[ProgressBar]" = weakref.WeakSet()
+
+
+def clear_progress_bars() -> None:
+    """Erase every bar still drawn (a command failed mid-way), so the error is a line of its own."""
+    for bars in list(_OPEN_BARS):
+        bars.close(clear=True)
+
+
+def cli_progress(stage: str = "") -> Progress:
+    """A Progress wired to a stderr bar; quiet when stderr is not a terminal and CI is set."""
+    quiet = os.environ.get("TWEETSCOPE_QUIET") == "1"
+    return Progress(None if quiet else ProgressBar(), stage)

@@ -1,0 +1,12 @@
+"""Archive ingest: X archives (ZIP or folder, modern and pre-2019) and Community Archive JSON
+→ a dataset's ``input.parquet`` + ``meta.json`` (spec §1-2)."""
+
+from pipeline.stages.ingest.core import default_dataset_name, ingest_archive, open_source
+from pipeline.core.errors import IngestError
+from pipeline.stages.ingest.records import COLUMNS, SCHEMA, TWEET_TYPES
+from pipeline.stages.ingest.safe_zip import ArchiveLimits
+
+__all__ = [
+    "ArchiveLimits", "COLUMNS", "IngestError", "SCHEMA", "TWEET_TYPES",
+    "default_dataset_name", "ingest_archive", "open_source",
+]

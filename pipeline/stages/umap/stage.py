@@ -1,0 +1,320 @@
+"""UMAP stage: one cosine kNN graph -> a 2-D display manifold and a 10-D cluster manifold.
+
+The kNN graph and UMAP's fuzzy graph are computed once and shared by both fits
+(``pipeline.stages.umap.fit``); each manifold then gets its spectral initialisation and its epochs. The
+display manifold (``purpose=display``) has ``x, y`` scaled per axis to [-1, 1]; the cluster
+manifold (``purpose=cluster``, ``min_dist=0``) keeps raw ``dim_0..dim_9`` for HDBSCAN. Each
+is a ``umap-NNN`` artifact whose sidecar names its sibling. A seed makes the output
+reproducible (the epoch loops then run on one thread each, side by side in two processes);
+``seed=None`` lets every step use every core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import time
+from pathlib import Path
+from typing import Optional
+
+# Before numba is imported anywhere: compile UMAP's kernels once per machine, not per process.
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR",
+    str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tweetscope" / "numba"),
+)
+
+if "numba" in __import__("sys").modules:  # imported earlier (e.g. by datashader): re-read the env
+    from numba.core import config as _numba_config
+
+    _numba_config.reload_config()
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import param  # noqa: E402
+
+from pipeline.core.config import StageConfig  # noqa: E402
+from pipeline.stages import lineage  # noqa: E402
+from pipeline.core.errors import LineageError  # noqa: E402
+from pipeline.core.progress import Progress, null_progress  # noqa: E402
+from pipeline.stages.umap.fit import (  # noqa: E402
+    CLUSTER_EPOCHS_LARGE, EXACT_KNN_MAX_ROWS, METRIC, cluster_epochs, compute_knn, display_epochs, embed_graph,
+    fuzzy_graph, initial_layout, knn_threads, spectral_init,
+)
+from pipeline.core.workspace import Dataset, WorkspaceError  # noqa: E402
+
+MIN_ROWS = 15
+PARALLEL_FITS_MIN_ROWS = 20_000  # below this a second process costs more than it saves
+CLUSTER_MIN_DIST = 0.0
+
+
+class UmapConfig(StageConfig):
+    """How the embeddings are laid out: one kNN graph, a 2-D map and a 10-D clustering space."""
+
+    n_neighbors = param.Integer(
+        default=25, bounds=(2, 200),
+        doc="neighbours per point in the shared kNN graph: larger = more global structure "
+            "(clamped for very small datasets)")
+    min_dist = param.Number(
+        default=0.1, bounds=(0.0, 1.0),
+        doc="display map: how tightly points may pack (the cluster manifold always uses 0)")
+    cluster_dimensions = param.Integer(
+        default=lineage.CLUSTER_DIMENSIONS, bounds=lineage.CLUSTER_DIMENSIONS_RANGE,
+        doc="dimensions of the manifold HDBSCAN clusters on")
+    n_epochs = param.Integer(
+        default=None, allow_None=True, bounds=(10, 2000),
+        doc="display map: optimisation epochs; none = UMAP's default (500 up to 10K rows, 200 above)")
+    cluster_n_epochs = param.Integer(
+        default=None, allow_None=True, bounds=(10, 2000),
+        doc="cluster manifold: optimisation epochs; none = 500 up to 10K rows, "
+            f"{CLUSTER_EPOCHS_LARGE} above (the same HDBSCAN clusters as 200 at 212K, in a third of the time)")
+    seed = param.Integer(
+        default=42, allow_None=True, bounds=(0, 2**31 - 1),
+        doc="random seed: same inputs + seed give identical maps (each fit single-threaded); "
+            "none = faster, parallel, not reproducible")
+    parallel_fits = param.Selector(
+        default="auto", objects=["auto", "always", "never"],
+        doc="seeded runs: fit the display and cluster manifolds in two processes at once "
+            f"(auto = with 2+ cores and {PARALLEL_FITS_MIN_ROWS:,}+ rows); same output, less wall time")
+
+
+def effective_n_neighbors(n_rows: int, n_neighbors: int) -> int:
+    """``n_neighbors`` clamped so tiny datasets still get a meaningful graph."""
+    if n_rows < MIN_ROWS:
+        raise LineageError(
+            f"UMAP needs at least {MIN_ROWS} rows, the embedding has {n_rows}; "
+            "ingest a larger archive (include likes with --include-likes)"
+        )
+    return int(max(2, min(n_neighbors, (n_rows - 1) // 3 if n_rows < 100 else n_rows - 1)))
+
+
+def scale_to_unit(values: np.ndarray) -> tuple[np.ndarray, list[float], list[float]]:
+    """Scale each column to [-1, 1]; returns (scaled float32, raw mins, raw maxs)."""
+    lo = values.min(axis=0)
+    hi = values.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    scaled = (values - lo) / span * 2.0 - 1.0
+    return scaled.astype(np.float32), lo.astype(float).tolist(), hi.astype(float).tolist()
+
+
+class _EpochReporter(io.TextIOBase):
+    """A tqdm ``file`` that turns UMAP's epoch counter into progress updates (and cancels)."""
+
+    _COUNT = re.compile(r"(\d+)/(\d+)")
+
+    def __init__(self, progress: Progress, start: float, span: float, label: str):
+        self.progress, self.start, self.span, self.label = progress, start, span, label
+
+    def write(self, text: str) -> int:
+        found = self._COUNT.findall(text)
+        if found:
+            n, total = (int(x) for x in found[-1])
+            if total:
+                self.progress.update(self.start + self.span * n / total, 100,
+                                     f"{self.label}: epoch {n}/{total}")
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _fit_side_by_side(n_rows: int, seed: Optional[int], setting: str) -> bool:
+    """Whether to fit the two manifolds in two processes at once.
+
+    A seeded fit runs on one thread, so on a multi-core machine the display fit can go
+    to a second process while this one fits the cluster manifold: the same two
+    deterministic fits in less wall time. Unseeded fits already use every core.
+    Small data is not worth the second process's start-up.
+    """
+    if setting == "never" or seed is None:
+        return False
+    if setting == "always":
+        return True
+    from pipeline.core.machine import available_cores
+
+    return available_cores() >= 2 and n_rows >= PARALLEL_FITS_MIN_ROWS
+
+
+def _warm_up() -> None:
+    """Load umap-learn's compiled epoch loop in the worker while the parent builds the kNN graph."""
+    import scipy.sparse
+
+    ring = scipy.sparse.diags([np.ones(19), np.ones(19)], [1, -1], shape=(20, 20), format="csr")
+    init = np.random.RandomState(0).normal(size=(20, 2)).astype(np.float32)
+    embed_graph(ring, init, min_dist=0.1, n_epochs=11, seed=0)
+
+
+def _timed_embed(graph, init: np.ndarray, kwargs: dict) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    coords = embed_graph(graph, init, **kwargs)
+    return coords, time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def _display_worker(enabled: bool):
+    """A spawned one-process pool for the display fit (or None).
+
+    Leaving the block normally lets the worker exit; an error or a cancel kills it at once.
+    """
+    if not enabled:
+        yield None
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pool.apply_async(_warm_up)
+        yield pool
+        pool.close()  # a killed worker leaves a semaphore for the resource tracker to complain about
+        pool.join()
+
+
+def _tqdm(progress: Progress, start: float, span: float, label: str) -> dict:
+    return {"disable": False, "bar_format": "{n}/{total}", "mininterval": 0.5,
+            "file": _EpochReporter(progress, start, span, label)}
+
+
+def run_umap(
+    dataset: Dataset,
+    config: Optional[UmapConfig] = None,
+    progress: Optional[Progress] = None,
+    embedding_id: Optional[str] = None,
+) -> tuple[str, str]:
+    """Fit both manifolds from ``embedding_id`` (latest when None); returns (display_id, cluster_id)."""
+    from pipeline.stages.embed.stage import load_embeddings
+
+    config = config or UmapConfig()
+    progress = progress or null_progress("umap")
+    started = time.perf_counter()
+    embedding_id = dataset.require("embedding", embedding_id)
+    X = load_embeddings(dataset, embedding_id)
+    if not np.isfinite(X).all():
+        raise LineageError(f"{embedding_id} contains NaN/inf values; embed again")
+    n = len(X)
+    k = effective_n_neighbors(n, config.n_neighbors)
+    seed = config.seed
+    dims = config.cluster_dimensions
+    epochs = {"display": display_epochs(n, config.n_epochs),
+              "cluster": cluster_epochs(n, config.cluster_n_epochs)}
+    side_by_side = _fit_side_by_side(n, seed, config.parallel_fits)
+    timings: dict[str, float] = {}
+
+    with _display_worker(side_by_side) as worker:
+        note = "" if n <= EXACT_KNN_MAX_ROWS else "; NN-descent compiles for ~1 min on a process's first run"
+        progress.update(0, 100, f"kNN graph ({n:,} points, k={k}{note})")
+        t = time.perf_counter()
+        knn = compute_knn(X, k, seed)
+        timings["knn_s"] = round(time.perf_counter() - t, 3)
+
+        progress.update(25, 100, "fuzzy graph (shared by both manifolds)")
+        t = time.perf_counter()
+        graph = fuzzy_graph(n, knn, k)
+        del knn
+        timings["graph_s"] = round(time.perf_counter() - t, 3)
+        display_args = dict(min_dist=config.min_dist, n_epochs=epochs["display"], seed=seed)
+        cluster_args = dict(min_dist=CLUSTER_MIN_DIST, n_epochs=epochs["cluster"], seed=seed)
+        # Each manifold starts from its own spectral layout, as in umap-learn. The 2-D one is
+        # solved first so the display fit (the longer one) starts while the 10-D one is solved.
+        progress.update(30, 100, "spectral initialisation")
+        t = time.perf_counter()
+        display_init = initial_layout(spectral_init(X, graph, 2, seed), 2, seed)
+        timings["display_spectral_s"] = round(time.perf_counter() - t, 3)
+        if worker is not None:
+            pending = worker.apply_async(_timed_embed, (graph, display_init, display_args))
+        t = time.perf_counter()
+        cluster_init = initial_layout(spectral_init(X, graph, dims, seed), dims, seed)
+        timings["cluster_spectral_s"] = round(time.perf_counter() - t, 3)
+        del X
+
+        if worker is not None:
+            cluster, cluster_s = _timed_embed(graph, cluster_init, {**cluster_args, "tqdm_kwds": _tqdm(
+                progress, 35, 55, f"cluster {dims}-D (display 2-D alongside)")})
+            while not pending.ready():
+                progress.update(92, 100, "waiting for the display manifold")
+                pending.wait(0.5)
+            display, display_s = pending.get()
+        else:
+            display, display_s = _timed_embed(graph, display_init, {
+                **display_args, "tqdm_kwds": _tqdm(progress, 35, 25, "display 2-D")})
+            cluster, cluster_s = _timed_embed(graph, cluster_init, {
+                **cluster_args, "tqdm_kwds": _tqdm(progress, 60, 35, f"cluster {dims}-D")})
+        timings["display_fit_s"], timings["cluster_fit_s"] = round(display_s, 3), round(cluster_s, 3)
+    progress.update(95, 100, "writing")
+    del graph
+
+    xy, lo, hi = scale_to_unit(display)
+    display_df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]})
+    cluster_df = pd.DataFrame({f"dim_{i}": cluster[:, i] for i in range(cluster.shape[1])})
+    common = {
+        "embedding_id": embedding_id,
+        "metric": METRIC,
+        "n_neighbors": k,
+        "n_neighbors_requested": config.n_neighbors,
+        "seed": seed,
+        "shared_knn": True,
+        "init": "spectral",
+        "knn_threads": knn_threads(seed) if n > EXACT_KNN_MAX_ROWS else None,
+        "fits_side_by_side": side_by_side,
+    }
+    # what ran, not what was asked for (epoch defaults and 'auto' resolved)
+    params = {**config.to_dict(), "n_epochs": epochs["display"], "cluster_n_epochs": epochs["cluster"],
+              "parallel_fits": "always" if side_by_side else "never"}
+    inputs = {"embedding_id": embedding_id}
+    timings["total_s"] = round(time.perf_counter() - started, 3)
+    shared_timings = {key: timings[key] for key in ("knn_s", "graph_s")}
+
+    with dataset.new_artifact("umap") as disp, dataset.new_artifact("umap") as clus:
+        disp.write_parquet(display_df)
+        _write_png(xy, disp.path(".png"))
+        disp.write_sidecar(
+            {**common, "purpose": lineage.DISPLAY, "n_components": lineage.DISPLAY_DIMENSIONS, "min_dist": config.min_dist,
+             "n_epochs": epochs["display"],
+             "scaled": "per-axis [-1, 1]", "columns": ["x", "y"], "min_values": lo, "max_values": hi,
+             "cluster_umap_id": clus.id},
+            params=params, inputs=inputs, rows=n,
+            timings={**shared_timings, "spectral_s": timings["display_spectral_s"], "fit_s": timings["display_fit_s"],
+                     "total_s": timings["total_s"]},
+        )
+        clus.write_parquet(cluster_df)
+        clus.write_sidecar(
+            {**common, "purpose": lineage.CLUSTER, "n_components": int(cluster.shape[1]), "min_dist": CLUSTER_MIN_DIST,
+             "n_epochs": epochs["cluster"], "columns": list(cluster_df.columns),
+             "min_values": cluster.min(axis=0).astype(float).tolist(),
+             "max_values": cluster.max(axis=0).astype(float).tolist(),
+             "display_umap_id": disp.id},
+            params=params, inputs=inputs, rows=n,
+            timings={**shared_timings, "spectral_s": timings["cluster_spectral_s"], "fit_s": timings["cluster_fit_s"],
+                     "total_s": timings["total_s"]},
+        )
+    progress.update(100, 100, f"{disp.id} (display), {clus.id} (cluster)")
+    return disp.id, clus.id
+
+
+def _write_png(xy: np.ndarray, path: Path) -> None:
+    """A small scatter of the display manifold for eyeballing (never published)."""
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 5), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.scatter(xy[:, 0], xy[:, 1], s=0.5 if len(xy) > 20_000 else 2, c="#1f4e79",
+               alpha=0.4 if len(xy) > 20_000 else 0.7, linewidths=0, rasterized=True)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_axis_off()
+    fig.savefig(path, format="png")
+
+
+def load_umap(dataset: Dataset, umap_id: Optional[str] = None, purpose: str = "display") -> pd.DataFrame:
+    """The coordinates of ``umap_id`` (latest of ``purpose`` when None): x,y or dim_0..dim_k."""
+    umap_id = dataset.require("umap", umap_id, purpose=purpose)
+    path = dataset.artifact_path(umap_id, ".parquet")
+    if not path.is_file():
+        raise WorkspaceError(f"{umap_id} of dataset '{dataset.name}' has no {path.name}; run umap again")
+    return pd.read_parquet(path)
+
+
+def run(dataset: Dataset, config: UmapConfig, inputs: dict, progress: Progress) -> str:
+    """The stage contract: both manifolds; returns the display ``umap-NNN`` (its sidecar names the sibling)."""
+    display_id, _cluster_id = run_umap(dataset, config, progress, **inputs)
+    return display_id

@@ -1,0 +1,179 @@
+"""Cluster stage on the sample archive: assignments, default labels, hulls, re-cluster, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from support import copy_dataset
+from pipeline.stages.cluster.stage import (
+    ClusterConfig, assign_noise, cluster_geometry, load_clusters, manifold_knn, recluster,
+    run_cluster, save_recluster,
+)
+from pipeline.core.progress import Cancelled, Progress
+from pipeline.stages.umap.stage import load_umap
+
+
+def test_cluster_artifact(mapped_dataset):
+    ds = mapped_dataset
+    cid = ds.latest("cluster")
+    side = ds.sidecar(cid)
+    display_id = ds.latest("umap", purpose="display")
+    cluster_umap = ds.latest("umap", purpose="cluster")
+    n = len(ds.read_input(["id"]))
+    assert (side["umap_id"], side["clustering_umap_id"]) == (display_id, cluster_umap)
+    assert side["embedding_id"] == ds.latest("embedding")
+    assert side["inputs"] == {"umap_id": display_id, "clustering_umap_id": cluster_umap}
+    assert {"min_cluster_size", "min_samples", "cluster_selection_method",
+            "cluster_selection_epsilon"} <= set(side["params"])
+    assert isinstance(side["params"]["min_cluster_size"], int), "auto size is recorded resolved"
+
+    df = load_clusters(ds, cid)
+    assert list(df.columns) == ["cluster", "raw_cluster"] and len(df) == n == side["rows"]
+    cluster, raw = df["cluster"].to_numpy(), df["raw_cluster"].to_numpy()
+    k = side["n_clusters"]
+    assert k >= 2 and cluster.min() == 0 and cluster.max() == k - 1, "every row is in a cluster"
+    assert side["n_noise"] == int((raw == -1).sum())
+    assert (cluster[raw >= 0] == raw[raw >= 0]).all(), "clustered rows keep their HDBSCAN cluster"
+    sizes = np.bincount(cluster)
+    assert (np.diff(sizes) <= 0).all(), "clusters are numbered by size, largest first"
+    assert sizes.tolist() == side["cluster_sizes"]
+    assert ds.artifact_path(cid, "-tree.npz").is_file()
+
+
+def test_default_labels_are_placeholders_with_hulls(mapped_dataset):
+    ds = mapped_dataset
+    cid = ds.latest("cluster")
+    labels = pd.read_parquet(ds.artifact_path(cid, "-labels-default.parquet"))
+    cluster = load_clusters(ds, cid)["cluster"].to_numpy()
+    assert {"label", "description", "indices", "hull"} <= set(labels.columns)
+    assert len(labels) == cluster.max() + 1
+    xy = load_umap(ds, ds.sidecar(cid)["umap_id"]).to_numpy()
+    seen = []
+    for i, row in labels.iterrows():
+        assert row["label"] == f"Cluster {i}" and "placeholder" in row["description"].lower()
+        idx = np.asarray(row["indices"])
+        assert (cluster[idx] == i).all() and row["count"] == len(idx)
+        hull = np.array(row["hull"].tolist(), dtype=float) if len(row["hull"]) else np.zeros((0, 2))
+        assert hull.ndim == 2 and hull.shape[1] == 2 and len(hull) >= 1
+        assert (np.abs(hull) <= 1.0).all()
+        np.testing.assert_allclose([row["centroid_x"], row["centroid_y"]],
+                                   xy[idx].mean(axis=0), atol=0.5)
+        seen.append(idx)
+    assert sorted(np.concatenate(seen).tolist()) == list(range(len(cluster)))
+    meta = json.loads(ds.artifact_path(cid, "-labels-default.json").read_text())
+    assert meta["placeholder"] is True and meta["cluster_id"] == cid and len(meta["labels"]) == len(labels)
+
+
+def test_hulls_cover_most_of_their_cluster(mapped_dataset):
+    import shapely
+
+    ds = mapped_dataset
+    cid = ds.latest("cluster")
+    xy = load_umap(ds, ds.sidecar(cid)["umap_id"]).to_numpy()
+    labels = load_clusters(ds, cid)["cluster"].to_numpy()
+    geo = cluster_geometry(xy, labels)
+    assert geo["cluster"].tolist() == list(range(labels.max() + 1))
+    for row in geo.itertuples():
+        if row.count < 20:
+            continue
+        polygon = shapely.Polygon(row.hull)
+        inside = shapely.contains_xy(polygon.buffer(1e-6), xy[row.indices, 0], xy[row.indices, 1])
+        assert 0.75 <= inside.mean() <= 1.0, "outliers trimmed, the bulk of the cluster inside"
+
+
+def test_noise_goes_to_its_neighbours_cluster(mapped_dataset):
+    ds = mapped_dataset
+    cid = ds.latest("cluster")
+    X = load_umap(ds, ds.sidecar(cid)["clustering_umap_id"]).to_numpy()
+    raw = load_clusters(ds, cid)["raw_cluster"].to_numpy().astype(np.int64)
+    knn = manifold_knn(X)
+    assigned = assign_noise(raw, knn, X)
+    assert (assigned >= 0).all() and (assigned[raw >= 0] == raw[raw >= 0]).all()
+    for i in np.flatnonzero(raw < 0)[:50]:
+        neighbours = raw[knn[i]]
+        neighbours = neighbours[neighbours >= 0]
+        if len(neighbours):  # directly voted: the winner is among its clustered neighbours
+            assert assigned[i] in neighbours
+
+
+def test_noise_vote_is_the_exact_weighted_majority_with_lowest_label_on_ties():
+    """Against a Fraction reference: weight 1/(rank+1), exact ties (1/10 + 1/15 = 1/6) to the lowest label."""
+    from fractions import Fraction
+
+    from pipeline.stages.cluster.stage import _rank_weights, _weighted_vote
+
+    rng = np.random.default_rng(3)
+    votes = rng.integers(-1, 4, (2000, 15))
+    votes[rng.random(votes.shape) < 0.6] = -1
+    votes[0] = -1
+    votes[1] = [-1] * 5 + [2] + [-1] * 3 + [1] + [-1] * 4 + [1]  # 1/6 for label 2, 1/10 + 1/15 for label 1
+    got = _weighted_vote(votes, _rank_weights(15), 4)
+    for row, winner in zip(votes, got):
+        score: dict = {}
+        for rank, label in enumerate(row):
+            if label >= 0:
+                score[label] = score.get(label, 0) + Fraction(1, rank + 1)
+        want = min(label for label, s in score.items() if s == max(score.values())) if score else -1
+        assert winner == want
+    assert got[0] == -1 and got[1] == 1
+
+
+def test_recluster_agrees_with_a_full_run(mapped_dataset, tmp_path):
+    ds = copy_dataset(mapped_dataset, tmp_path)
+    cid = ds.latest("cluster")
+    params = ds.sidecar(cid)["params"]
+    new_size = max(5, params["min_cluster_size"] // 2)
+    fast = recluster(ds, cid, new_size)
+    fast_raw = recluster(ds, cid, new_size, raw=True)
+    full_id = run_cluster(ds, ClusterConfig(**{**params, "min_cluster_size": new_size}))
+    full = load_clusters(ds, full_id)
+    np.testing.assert_array_equal(fast, full["cluster"].to_numpy())
+    np.testing.assert_array_equal(fast_raw, full["raw_cluster"].to_numpy())
+
+    saved_id = save_recluster(ds, cid, new_size)
+    side = ds.sidecar(saved_id)
+    assert side["reclustered_from"] == cid and side["params"]["min_cluster_size"] == new_size
+    assert side["inputs"] == ds.sidecar(cid)["inputs"]
+    pd.testing.assert_frame_equal(load_clusters(ds, saved_id), full)
+    # the saved artifact can itself be re-clustered
+    np.testing.assert_array_equal(recluster(ds, saved_id, params["min_cluster_size"]),
+                                  load_clusters(ds, cid)["cluster"].to_numpy())
+
+
+def test_refuses_to_cluster_the_display_manifold(mapped_dataset, tmp_path):
+    ds = copy_dataset(mapped_dataset, tmp_path)
+    display_id = ds.latest("umap", purpose="display")
+    before = ds.list_ids("cluster")
+    with pytest.raises(ValueError, match="2-D display manifold.*never on 2-D"):
+        run_cluster(ds, clustering_umap_id=display_id)
+    assert ds.list_ids("cluster") == before
+
+
+def test_cancel_leaves_no_cluster_artifact(mapped_dataset, tmp_path):
+    ds = copy_dataset(mapped_dataset, tmp_path)
+    before = ds.list_ids("cluster")
+    progress = Progress(lambda e: e.done >= 70 and progress.cancel())
+    with pytest.raises(Cancelled):
+        run_cluster(ds, progress=progress)
+    assert ds.list_ids("cluster") == before
+    assert not [p for p in (ds.path / "clusters").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_cli_commands(mapped_dataset, tmp_path, capsys):
+    from pipeline.cli.main import main
+
+    ds = copy_dataset(mapped_dataset, tmp_path)
+    base = ["--data-dir", str(ds.path.parent), "--dataset", ds.name]
+    assert main(["recluster", *base, "--min-cluster-size", "8", "--dry-run"]) == 0
+    assert "clusters (not saved)" in capsys.readouterr().out
+    assert main(["cluster", *base, "--clustering-umap-id", ds.latest("umap", purpose="display")]) == 1
+    assert "display manifold" in capsys.readouterr().err
+    assert main(["cluster", *base, "--min-cluster-size", "12", "--min-samples", "5"]) == 0
+    new_id = ds.latest("cluster")
+    assert ds.sidecar(new_id)["params"]["min_cluster_size"] == 12
+    assert main(["umap", *base, "--embedding-id", "embedding-404"]) == 1
+    assert "embedding-404" in capsys.readouterr().err
