@@ -15,7 +15,9 @@ from pipeline.core.tombstones import (
     add_tombstones,
     load_tombstones,
     remove_tombstones,
+    rows_for_references,
     tombstones_path,
+    tweet_rows,
 )
 from pipeline.serving.validate import validate_scope
 
@@ -108,6 +110,26 @@ def test_tombstone_cli_round_trip(scoped, capsys):
     assert _serving(ds, scope_id)["deleted"].sum() == 0
     assert cli(["tombstone", "apply", *base, "--scope", scope_id]) == 0
     assert _serving(ds, scope_id)["deleted"].sum() == 1
+
+
+def test_rows_are_named_by_tweet_id_link_or_ls_index_in_cli_and_studio_alike(scoped, capsys):
+    """One rule (pipeline.core.tombstones.rows_for_references) for the CLI and the studio's paste box."""
+    ds, scope_id = scoped
+    ids = ds.read_input(["id"])["id"].astype(str).tolist()
+    rows_by_id = tweet_rows(ds)
+    text = f"{ids[3]}, https://x.com/me/status/{ids[7]}?s=20 #2  nope https://x.com/a/status/1"
+    assert rows_for_references(text, rows_by_id) == ([2, 3, 7], ["nope", "https://x.com/a/status/1"])
+    assert rows_for_references("", rows_by_id) == ([], [])
+
+    base = ["--data-dir", str(ds.path.parent), "--dataset", ds.name]
+    assert cli(["tombstone", "add", *base, "--tweet", ids[3], "--tweet", f"https://twitter.com/me/status/{ids[7]}"]) == 0
+    assert sorted(load_tombstones(ds)) == [3, 7]
+    assert _serving(ds, scope_id)["deleted"].sum() == 2
+    capsys.readouterr()
+    assert cli(["tombstone", "add", *base, "--tweet", "https://x.com/a/status/1"]) == 1
+    assert "not tweets of dataset" in capsys.readouterr().err
+    assert cli(["tombstone", "add", *base]) == 1  # nothing named
+    assert sorted(load_tombstones(ds)) == [3, 7]
 
 
 def test_apply_refuses_a_scope_of_an_older_ingest(scoped):
