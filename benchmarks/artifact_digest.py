@@ -28,11 +28,8 @@ DATA_SUFFIXES = (".parquet", ".h5", ".npz", ".png")
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def digest_dataset(folder: Path) -> dict:

@@ -8,6 +8,11 @@ import sys
 import threading
 from pathlib import Path
 
+from pipeline.cli.common import add_data_dir, workspace_from_args
+from pipeline.core.workspace import Workspace
+from studio.app import create_app
+from studio.jobs import get_runner
+
 DEFAULT_PORT = 5006
 
 
@@ -21,10 +26,6 @@ def serve_studio(data_dir: Path, port: int = DEFAULT_PORT, host: str = "127.0.0.
                  open_browser: bool = True, sample: bool = False) -> None:
     """Start the server (blocking) and print its URL on stdout."""
     import panel as pn
-
-    from pipeline.core.workspace import Workspace
-    from studio.app import create_app
-    from studio.jobs import get_runner
 
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -62,8 +63,6 @@ def serve_studio(data_dir: Path, port: int = DEFAULT_PORT, host: str = "127.0.0.
 
 
 def cmd_studio(args: argparse.Namespace) -> int:
-    from pipeline.cli.common import workspace_from_args
-
     data_dir = workspace_from_args(args).data_dir
     serve_studio(data_dir, port=args.port, host=args.host, open_browser=not args.no_browser,
                  sample=args.sample)
@@ -71,8 +70,6 @@ def cmd_studio(args: argparse.Namespace) -> int:
 
 
 def add_commands(subparsers) -> None:
-    from pipeline.cli.common import add_data_dir
-
     p = subparsers.add_parser("studio", help="open the web studio (local, 127.0.0.1)")
     add_data_dir(p, dataset=False)
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free port)")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.stages.cluster.geometry import cluster_shapes
+from pipeline.stages.labels import load_labels
 from pipeline.stages.lineage import default_labels_id
 
 TWEET_COLUMNS = ["id", "text", "created_at", "favorites", "retweets", "replies", "tweet_type", "username"]
@@ -229,8 +230,6 @@ def label_layers(dataset, toponymy_id: Optional[str], cluster_id: Optional[str])
             return cache[key]
     layers: dict[int, pd.DataFrame] = {}
     if toponymy_id:
-        from pipeline.stages.labels import load_labels
-
         frame = load_labels(dataset, toponymy_id)
         for layer, rows in frame.groupby("layer"):
             layers[int(layer)] = rows.reset_index(drop=True)

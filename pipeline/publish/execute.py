@@ -47,6 +47,9 @@ from pipeline.publish.targets import (FileTarget, S3Settings, S3Target, Target, 
                                       credential_source, open_target, redact_url, resolve_endpoint,
                                       sha256_file)
 from pipeline.core.workspace import Dataset, WorkspaceError, dumps_json, read_json, utc_now_iso
+from pipeline.serving import control_plane as cp
+from pipeline.serving import lance_export
+from pipeline.serving.validate import validate_scope
 
 MB = 1024 * 1024
 DEFAULT_TARGET_DIRNAME = "_cdn"  # not a valid dataset name, so never mistaken for one
@@ -175,14 +178,6 @@ def configured_targets(env: Optional[Mapping[str, str]] = None,
 # --------------------------------------------------------------------------- gate
 
 def _default_validator() -> Callable[[Dataset, str], list[str]]:
-    try:
-        from pipeline.serving.validate import validate_scope
-    except ImportError as exc:
-        reason = f"the deploy validator (pipeline.serving.validate) is not available: {exc}"
-
-        def unavailable(dataset, scope_id):  # fail closed: no validator, no publish
-            return [reason]
-        return unavailable
     return validate_scope
 
 
@@ -471,13 +466,9 @@ def run_lance_export(plan: PublishPlan, progress: Progress) -> Optional[dict]:
     """
     if not plan.lancedb_uri:
         return None
-    try:
-        from pipeline.serving.lance_export import export_lance
-    except ImportError as exc:
-        raise PublishError(f"LanceDB export is not available (pipeline.serving.lance_export: {exc})") from None
-    result = export_lance(plan.dataset, plan.scope_id, uri=plan.lancedb_uri,
-                          progress=progress.for_stage("lancedb"), register=False,
-                          **plan.lancedb_options)
+    result = lance_export.export_lance(plan.dataset, plan.scope_id, uri=plan.lancedb_uri,
+                                       progress=progress.for_stage("lancedb"), register=False,
+                                       **plan.lancedb_options)
     return _jsonable(result)
 
 
@@ -495,7 +486,6 @@ def register_control_plane(plan: PublishPlan, manifest_sha: str) -> Optional[dic
     """Upsert the dataset, the scope, its published CDN artifacts and a publish job in ``_meta/*``."""
     if not plan.lancedb_uri:
         return None
-    from pipeline.serving import control_plane as cp
     plane = cp.open_control_plane(plan.dataset, plan.lancedb_uri, **plan.lancedb_options)
     dataset_row = cp.register_dataset(plane, plan.dataset)
     scope_uid = cp.register_scope(plane, plan.dataset, plan.scope_id, dataset_row_id=dataset_row)

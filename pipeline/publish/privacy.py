@@ -27,7 +27,9 @@ from typing import Iterable, Mapping, Optional
 
 import numpy as np
 
+from pipeline.core.tombstones import load_tombstones
 from pipeline.core.workspace import Dataset
+from pipeline.serving.contracts import PERSONAL_COLUMNS, blank_value
 
 SECRET_SUFFIXES = ("_KEY", "_SECRET", "_TOKEN", "_PASSWORD")
 MIN_SECRET_LEN = 8
@@ -135,18 +137,12 @@ def _emails_from_archive(path: Path) -> list[str]:
 def _personal_blanks() -> dict[str, str]:
     """Column -> the value a tombstoned row must hold there (from the serving contract)."""
     try:
-        from pipeline.serving.contracts import PERSONAL_COLUMNS, blank_value
-
         return {c: blank_value(c) for c in PERSONAL_COLUMNS} or {"text": ""}
-    except Exception:  # noqa: BLE001 - the contract module is optional for the scan
+    except Exception:  # noqa: BLE001 - a contract without a personal column spec must not stop the scan
         return {"text": ""}
 
 
 def _tombstoned_indices(dataset: Dataset) -> set[int]:
-    try:
-        from pipeline.core.tombstones import load_tombstones
-    except ImportError:
-        return set()
     return load_tombstones(dataset)
 
 

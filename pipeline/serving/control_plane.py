@@ -26,6 +26,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 import pyarrow as pa
 
+from pipeline import __version__
 from pipeline.core.workspace import LABELS_ID_RE, Dataset, dumps_json
 from pipeline.serving.lance_target import resolve_target
 
@@ -280,8 +281,6 @@ def open_control_plane(dataset: Optional[Dataset] = None, uri: Optional[str] = N
 # --------------------------------------------------------------------------- registration
 
 def _ls_version() -> str:
-    from pipeline import __version__
-
     return f"tweetscope-studio {__version__}"
 
 

@@ -41,7 +41,10 @@ import pyarrow as pa
 from pipeline.core.progress import Progress, null_progress
 from pipeline.core.workspace import Dataset, atomic_write_json, read_json, utc_now_iso
 from pipeline.serving import control_plane
+from pipeline.serving.contracts import SERVING_COLUMNS, arrow_schema_for
+from pipeline.serving.control_plane import sql_literal
 from pipeline.serving.lance_target import LanceExportError, LanceTarget, redact_uri, resolve_target  # noqa: F401
+from pipeline.stages.embed.stage import embedder_for, load_embeddings
 
 VECTOR_COLUMN = "vector"
 #: PQ trains 2**num_bits = 256 centroids per sub-vector; with fewer rows LanceDB 0.40 creates the
@@ -73,8 +76,6 @@ def scope_table_name(dataset: Dataset, scope_id: str) -> str:
 
 def serving_schema(dim: int, columns: Optional[list[str]] = None) -> pa.Schema:
     """The table schema: the contract's types for ``columns`` (default SERVING_COLUMNS) + ``vector``."""
-    from pipeline.serving.contracts import arrow_schema_for
-
     contract = arrow_schema_for()
     if columns is not None:
         contract = pa.schema([contract.field(c) for c in columns])
@@ -89,8 +90,6 @@ def scope_rows(serving: pa.Table, embeddings: np.ndarray) -> tuple[pa.Table, dic
 
     Returns the table (contract types + ``vector``) and counts (rows, deleted, dimensions).
     """
-    from pipeline.serving.contracts import SERVING_COLUMNS
-
     missing = [c for c in ("id", "ls_index", "cluster", "deleted", "text") if c not in serving.column_names]
     if missing:
         raise LanceExportError(f"scope input is missing column(s) {', '.join(missing)}; re-create the scope")
@@ -120,8 +119,6 @@ def scope_rows(serving: pa.Table, embeddings: np.ndarray) -> tuple[pa.Table, dic
 
 
 def _load_vectors(dataset: Dataset, embedding_id: str) -> np.ndarray:
-    from pipeline.stages.embed.stage import load_embeddings
-
     return load_embeddings(dataset, embedding_id)
 
 
@@ -345,8 +342,6 @@ def search_scope(
     is used as is; ``fts`` is a full-text query on ``text``. ``cluster`` filters by the
     scope's ``cluster`` column: a lookup id string such as ``"0_3"`` (toponymy) or ``"3"`` (flat).
     """
-    from pipeline.serving.control_plane import sql_literal
-
     if sum(x is not None for x in (query, vector, fts)) != 1:
         raise LanceExportError("give exactly one of query (text to embed), vector, or fts")
     if cluster is not None and not isinstance(cluster, str):
@@ -361,8 +356,6 @@ def search_scope(
         builder = table.search(fts, query_type="fts", fts_columns="text")
     else:
         if query is not None:
-            from pipeline.stages.embed.stage import embedder_for
-
             embedding_id = dataset.sidecar(scope_id)["embedding_id"]
             side = dataset.sidecar(embedding_id)
             prefix = side.get("prefix") or side.get("params", {}).get("prefix") or ""

@@ -35,8 +35,10 @@ from pipeline.serving.contracts import (
     read_contract_parquet,
     scope_input_problems,
 )
+from pipeline.core.tombstones import unapplied_tombstones
 from pipeline.core.workspace import LABELS_ID_RE, Dataset, read_json
 from pipeline.stages.lineage import is_default_labels, scope_chain_problems
+from pipeline.stages.scope import SCOPE_PARQUET_COLUMNS
 
 SCOPE_ID_RE = re.compile(r"^scopes-\d{3,}$")
 CLUSTER_ID_RE = re.compile(r"^\d+_\d+$")
@@ -169,8 +171,6 @@ def serving_problems(dataset: Dataset, scope_id: str, scope: dict) -> list[str]:
     """``-input.parquet`` and ``.parquet`` against the contract, the lookup and the tombstones."""
     import pyarrow.parquet as pq
 
-    from pipeline.core.tombstones import unapplied_tombstones
-
     problems: list[str] = []
     path = dataset.artifact_path(scope_id, "-input.parquet")
     name = dataset.relpath(path)
@@ -231,8 +231,6 @@ def problems_about_ls_index(problems: list[str]) -> bool:
 def scope_parquet_problems(dataset: Dataset, scope_id: str, n: int, deleted: np.ndarray,
                            serving: Optional[pd.DataFrame] = None) -> list[str]:
     """The 9-column scope parquet: all rows, and the same deleted/cluster/raw_cluster/label as the -input.parquet."""
-    from pipeline.stages.scope import SCOPE_PARQUET_COLUMNS
-
     path = dataset.artifact_path(scope_id, ".parquet")
     name = dataset.relpath(path)
     if not path.is_file():

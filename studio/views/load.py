@@ -17,6 +17,7 @@ from typing import Optional
 import param
 
 from pipeline.core.workspace import WorkspaceError, validate_dataset_name
+from pipeline.stages.ingest import IngestError, ingest_archive
 from studio.jobs import DONE, FAILED, CANCELLED
 
 UPLOAD_DIR = ".uploads"
@@ -40,8 +41,6 @@ def ingest_job(source: Path, workspace, name: str, *, include_likes: bool = Fals
     """
 
     def run(progress):
-        from pipeline.stages.ingest import IngestError, ingest_archive
-
         try:
             dataset = ingest_archive(source, workspace, name, include_likes=include_likes,
                                      overwrite=overwrite, progress=progress)

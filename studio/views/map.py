@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 import param
 
+from pipeline.core.tombstones import tombstone_mask
 from studio import mapdata
 from studio.mapdata import MapData
+from studio.views.curate import create_curate_panel
 
 PLOT_WIDTH, PLOT_HEIGHT = 720, 560
 HOVER_RADIUS_PX = 10
@@ -66,8 +68,6 @@ class MapModel(param.Parameterized):
         frame["colour"] = mapdata.colour_codes(self.labels)
         # issue 9: tweets the curator deleted (tombstones) are drawn grey, like noise
         if self.dataset is not None:
-            from pipeline.core.tombstones import tombstone_mask
-
             frame.loc[tombstone_mask(self.dataset, len(frame)), "colour"] = mapdata.NOISE_CODE
         return frame
 
@@ -309,8 +309,6 @@ class MapView:
         self.model: Optional[MapModel] = None
         self.container = pn.Column(sizing_mode="stretch_width", name="Map")
         self._key = None
-        from studio.views.curate import create_curate_panel
-
         self.curate = create_curate_panel(state)  # issue 9: delete the selected tweets (one per session)
         state.param.watch(self._rebuild, ["dataset", "umap_id", "cluster_id", "toponymy_id"])
         state.param.watch(self._sync_state, ["search", "highlighted_cluster", "label_layer"])

@@ -17,6 +17,9 @@ from typing import Mapping, Optional
 import pandas as pd
 import param
 
+from pipeline.publish.execute import configured_targets, execute_publish, plan_publish, publish_history
+from studio.views.curate import create_curate_panel
+
 IDLE, PLANNING, PLANNED, PUBLISHING, PUBLISHED, FAILED = "idle", "planning", "planned", "publishing", "published", "failed"
 PLAN_COLUMNS = ["key", "size", "status", "content_type"]
 HISTORY_COLUMNS = ["id", "published_at", "scope_id", "target", "uploaded", "unchanged", "bytes_uploaded",
@@ -84,8 +87,6 @@ class PublishModel(param.Parameterized):
 
     # ---- targets
     def targets(self) -> list[dict]:
-        from pipeline.publish.execute import configured_targets
-
         return configured_targets(env=self.env, data_dir=self.state.data_dir)
 
     def default_lancedb_uri(self) -> str:
@@ -123,8 +124,6 @@ class PublishModel(param.Parameterized):
 
     def request_plan(self):
         """Gate + plan as a job (reads every remote object's metadata; changes nothing)."""
-        from pipeline.publish.execute import plan_publish
-
         ds, scope_id = self.state.current_dataset(), self.state.scope_id
         self.error = ""
         if ds is None:
@@ -158,8 +157,6 @@ class PublishModel(param.Parameterized):
 
     def publish(self, confirmed: bool):
         """Carry out the shown plan as a job; needs the curator's explicit confirmation."""
-        from pipeline.publish.execute import execute_publish
-
         self.error = ""
         if not confirmed:
             self.error = "Tick the confirmation first: the plan above is what will be uploaded."
@@ -235,8 +232,6 @@ class PublishModel(param.Parameterized):
         return pd.DataFrame(rows, columns=["key", "status", "url"])
 
     def history_frame(self) -> pd.DataFrame:
-        from pipeline.publish.execute import publish_history
-
         ds = self.state.current_dataset()
         if ds is None:
             return pd.DataFrame(columns=HISTORY_COLUMNS)
@@ -350,8 +345,6 @@ class PublishView:
 
     def __init__(self, state, model: Optional[PublishModel] = None):
         import panel as pn
-
-        from studio.views.curate import create_curate_panel
 
         self.state = state
         self.model = model or PublishModel(state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from pipeline.stages.registry import STAGES
+from studio.views.load import create_load_panel
 from studio.views.stages import status_badge
 
 
@@ -42,8 +43,6 @@ def stage_list_html(rows: list[dict]) -> str:
 
 def create_sidebar(state):
     import panel as pn
-
-    from studio.views.load import create_load_panel
 
     dataset = pn.widgets.Select.from_param(state.param.dataset, name="Dataset", sizing_mode="stretch_width",
                                            css_classes=["ts-dataset-picker"])

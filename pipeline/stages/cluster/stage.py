@@ -27,6 +27,7 @@ import param
 from pipeline.stages.umap import stage as umap_stage  # noqa: F401  (sets NUMBA_CACHE_DIR before hdbscan imports numba)
 from pipeline.core.config import StageConfig
 from pipeline.core.errors import ConfigError
+from pipeline.core.machine import available_cores
 from pipeline.stages.cluster.geometry import cluster_geometry
 from pipeline.stages.lineage import DEFAULT_LABELS_SUFFIX, default_labels_id, resolve_manifolds
 from pipeline.core.progress import Progress, null_progress
@@ -79,8 +80,6 @@ def effective_config(config: ClusterConfig, n_rows: int) -> ClusterConfig:
 def hdbscan_tree(X: np.ndarray, config: ClusterConfig) -> tuple[np.ndarray, np.ndarray]:
     """Fit HDBSCAN; returns (labels, single-linkage tree) — the tree re-extracts any min_cluster_size."""
     import hdbscan
-
-    from pipeline.core.machine import available_cores
 
     model = hdbscan.HDBSCAN(
         min_cluster_size=config.min_cluster_size, min_samples=config.min_samples,

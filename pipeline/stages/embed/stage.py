@@ -20,7 +20,7 @@ import param
 
 from pipeline.core.config import StageConfig
 from pipeline.core.errors import ConfigError, LineageError
-from pipeline.stages.embed.embedders import Embedder, EmbedderError, get_embedder
+from pipeline.stages.embed.embedders import Embedder, EmbedderError, default_provider, get_embedder
 from pipeline.core.progress import Progress, null_progress
 from pipeline.core.workspace import Dataset, WorkspaceError, atomic_path
 
@@ -66,8 +66,6 @@ class _Ticker:
 
 
 def _resolve_embedder(config: EmbedConfig) -> Embedder:
-    from pipeline.stages.embed.embedders import default_provider
-
     provider = default_provider() if config.provider == "auto" else config.provider
     options = {"batch_size": config.batch_size} if provider == "local" else {"max_tokens": config.max_batch_tokens}
     embedder = get_embedder(provider, config.model or None, **options)

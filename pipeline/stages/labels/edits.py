@@ -13,7 +13,9 @@ from typing import Any, Iterable, Optional
 import numpy as np
 import pandas as pd
 
-from pipeline.core.errors import LabelEditError
+from pipeline.core.errors import LabelEditError, NamingError
+from pipeline.core.progress import null_progress
+from pipeline.stages.embed.stage import embedder_for, load_embeddings
 from pipeline.stages.labels.config import LabelConfig
 from pipeline.stages.labels.table import COLUMNS, STATUSES, arrow_table, load_labels
 
@@ -128,14 +130,11 @@ def relabel(dataset, toponymy_id: str, cluster_ids: Iterable[str], config: Optio
     from toponymy.prompt_construction import topic_name_prompt
     from toponymy.llm_wrappers import FailFastLLMError
 
-    from pipeline.stages.embed.stage import embedder_for, load_embeddings
     from pipeline.stages.labels.audit import summary_kind_for
     from pipeline.stages.labels.clusterer import AdaptiveClusterLayerText
-    from pipeline.core.errors import NamingError
     from pipeline.stages.labels.namers import make_namer
     from pipeline.stages.labels.prompts import label_prompt_templates, with_relabel_note
     from pipeline.stages.labels.stage import EmbedderAdapter, clean_text
-    from pipeline.core.progress import null_progress
 
     t0 = time.perf_counter()
     progress = progress or null_progress("relabel")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.stages.cluster.geometry import cluster_geometry
+
 
 def layer_geometry(xy: np.ndarray, labels: np.ndarray) -> tuple[list[list[list[float]]], np.ndarray]:
     """(hull of each cluster 0..k-1 as [[x, y], ...], centroids k×2) for labels 0..k-1."""
-    from pipeline.stages.cluster.geometry import cluster_geometry
-
     labels = np.asarray(labels, dtype=np.int64)
     k = int(labels.max()) + 1
     frame = cluster_geometry(np.asarray(xy, dtype=np.float64), labels).set_index("cluster").reindex(range(k))

@@ -22,6 +22,7 @@ from toponymy.llm_wrappers import AsyncLLMWrapper, FailFastLLMError
 
 from pipeline.stages.labels.config import DEFAULT_MODELS, LabelConfig
 from pipeline.core.errors import NamingError
+from pipeline.core.progress import Cancelled
 from pipeline.stages.labels.keyterms import content_words, coverage, covers
 from pipeline.stages.labels.prompts import (
     parse_answer,
@@ -160,8 +161,6 @@ class RecordingNamer(AsyncLLMWrapper):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # includes pipeline.core.progress.Cancelled from the hook
-            from pipeline.core.progress import Cancelled
-
             if isinstance(exc, Cancelled):
                 raise NamingCancelled(str(exc)) from None
             raise NamerFailure(f"{self.provider} namer failed: {type(exc).__name__}: {exc}") from None

@@ -31,6 +31,7 @@ from pipeline.stages.labels.prompts import label_prompt_templates, prompt_key
 from pipeline.stages.labels.table import arrow_table, labels_frame
 from pipeline.stages.lineage import cluster_inputs
 from pipeline.core.progress import Cancelled, Progress, null_progress
+from pipeline.stages.embed.stage import embedder_for, load_embeddings
 
 
 
@@ -265,7 +266,6 @@ def run_labels(dataset, config: Optional[LabelConfig] = None, progress: Optional
                cluster_id: Optional[str] = None, *, namer: Optional[RecordingNamer] = None) -> str:
     """Label the clusters of ``cluster_id`` (default: the latest) -> new ``toponymy-NNN`` id."""
     from pipeline.stages.cluster.stage import load_clusters
-    from pipeline.stages.embed.stage import embedder_for, load_embeddings
     from pipeline.stages.umap.stage import load_umap
 
     config = config or LabelConfig()

@@ -37,7 +37,9 @@ import param  # noqa: E402
 from pipeline.core.config import StageConfig  # noqa: E402
 from pipeline.stages import lineage  # noqa: E402
 from pipeline.core.errors import LineageError  # noqa: E402
+from pipeline.core.machine import available_cores  # noqa: E402
 from pipeline.core.progress import Progress, null_progress  # noqa: E402
+from pipeline.stages.embed.stage import load_embeddings  # noqa: E402
 from pipeline.stages.umap.fit import (  # noqa: E402
     CLUSTER_EPOCHS_LARGE, EXACT_KNN_MAX_ROWS, METRIC, cluster_epochs, compute_knn, display_epochs, embed_graph,
     fuzzy_graph, initial_layout, knn_threads, spectral_init,
@@ -131,8 +133,6 @@ def _fit_side_by_side(n_rows: int, seed: Optional[int], setting: str) -> bool:
         return False
     if setting == "always":
         return True
-    from pipeline.core.machine import available_cores
-
     return available_cores() >= 2 and n_rows >= PARALLEL_FITS_MIN_ROWS
 
 
@@ -181,8 +181,6 @@ def run_umap(
     embedding_id: Optional[str] = None,
 ) -> tuple[str, str]:
     """Fit both manifolds from ``embedding_id`` (latest when None); returns (display_id, cluster_id)."""
-    from pipeline.stages.embed.stage import load_embeddings
-
     config = config or UmapConfig()
     progress = progress or null_progress("umap")
     started = time.perf_counter()

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from pipeline.stages.embed.embedders.base import Embedder, EmbedderError
+from pipeline.stages.embed.embedders.onnx import OnnxEmbedder
+from pipeline.stages.embed.embedders.static import WordLlamaEmbedder
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
@@ -41,14 +43,10 @@ class LocalModel:
 
 
 def _build_wordllama(spec: LocalModel, **options) -> Embedder:
-    from pipeline.stages.embed.embedders.static import WordLlamaEmbedder
-
     return WordLlamaEmbedder(spec.model_id, config="l2_supercat", dim=spec.dimensions)
 
 
 def _build_minilm(spec: LocalModel, **options) -> Embedder:
-    from pipeline.stages.embed.embedders.onnx import OnnxEmbedder
-
     # 128 tokens: the length all-MiniLM-L6-v2 was trained with
     return OnnxEmbedder(_minilm_onnx_path(), MODELS_DIR / "minilm" / "tokenizer.json", spec.model_id,
                         spec.dimensions, options.pop("max_tokens", 128), **options)
@@ -78,8 +76,6 @@ def local_embedder(model: Optional[str] = None, **options) -> Embedder:
         return spec.build(spec, **options)
     folder = Path(name).expanduser()
     if folder.is_dir():
-        from pipeline.stages.embed.embedders.onnx import OnnxEmbedder
-
         return OnnxEmbedder(folder / "model.onnx", folder / "tokenizer.json", str(folder.resolve()), **options)
     raise EmbedderError(
         f"unknown local embedding model '{name}': use one of {', '.join(LOCAL_MODELS)} "
