@@ -76,10 +76,10 @@ def tfidf_baseline(texts: list[str]):
 
 
 def main(argv=None) -> int:
+    from pipeline.core.workspace import Workspace
     from pipeline.stages.embed.embedders import get_embedder
     from pipeline.stages.embed.embedders.local import LOCAL_MODELS
     from pipeline.stages.ingest import ingest_archive
-    from pipeline.core.workspace import Workspace
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--archive", type=Path, default=ROOT / "assets" / "sample" / "twitter-archive.zip")

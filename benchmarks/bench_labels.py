@@ -110,8 +110,8 @@ def run(n: int, n_topics: int, provider: str, stub=None, audit_rounds: int = 2) 
 
 def run_dataset(data_dir: Path, name: str) -> dict:
     """run_labels (offline) on a real mapped dataset; the new artifact is kept (it is a normal run)."""
-    from pipeline.stages.labels import LabelConfig, run_labels
     from pipeline.core.workspace import Workspace
+    from pipeline.stages.labels import LabelConfig, run_labels
 
     ds = Workspace(data_dir).dataset(name)
     t = time.perf_counter()

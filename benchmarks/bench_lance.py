@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 import lancedb  # noqa: E402,F401  (imported up front: its ~6 s import is not export time)
 
-from pipeline.serving import lance_export as lx  # noqa: E402
-from pipeline.serving.control_plane import sql_literal  # noqa: E402
-from pipeline.serving.contracts import arrow_schema_for, normalize_serving_types  # noqa: E402
 from pipeline.core.workspace import Dataset, atomic_write_json, library_versions, write_parquet  # noqa: E402
+from pipeline.serving import lance_export as lx  # noqa: E402
+from pipeline.serving.contracts import arrow_schema_for, normalize_serving_types  # noqa: E402
+from pipeline.serving.control_plane import sql_literal  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "lance.json"
 

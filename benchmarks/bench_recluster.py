@@ -42,8 +42,14 @@ def synthetic_manifold(rows: int, topics: int, seed: int) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    from pipeline.stages.cluster.stage import ClusterConfig, auto_min_cluster_size, final_labels, hdbscan_tree, \
-        labels_from_tree, manifold_knn
+    from pipeline.stages.cluster.stage import (
+        ClusterConfig,
+        auto_min_cluster_size,
+        final_labels,
+        hdbscan_tree,
+        labels_from_tree,
+        manifold_knn,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=212_000)

@@ -106,8 +106,8 @@ def main(argv=None) -> int:
     import holoviews as hv
     from holoviews.operation.datashader import rasterize, spread
 
-    from pipeline.stages.cluster.stage import ClusterConfig, run_cluster
     from pipeline.core.workspace import atomic_write_json, library_versions
+    from pipeline.stages.cluster.stage import ClusterConfig, run_cluster
     from studio import mapdata
     from studio.views import map as map_view
 

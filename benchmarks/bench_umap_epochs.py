@@ -91,10 +91,10 @@ def main(argv=None) -> int:
 
     import pandas as pd
     import scipy.sparse
-
-    from pipeline.stages.umap.fit import compute_knn, fuzzy_graph, spectral_init
-    from pipeline.core.workspace import Workspace
     from synth_archive import dominant_topic
+
+    from pipeline.core.workspace import Workspace
+    from pipeline.stages.umap.fit import compute_knn, fuzzy_graph, spectral_init
 
     data_dir = HERE / "work" / "stages" / f"rows-{args.rows}" / "data"
     if not (data_dir / "bench").is_dir():

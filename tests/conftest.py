@@ -7,7 +7,6 @@ on a copy (``copy_dataset``).
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -45,7 +44,6 @@ def tmp_workspace(tmp_path):
 def scoped(tmp_path):
     """(dataset, scope_id): the small hand-made dataset of kits/scope_fakes, with a scope and links."""
     from kits.scope_fakes import make_fake_dataset
-
     from pipeline.stages.links import run_links
     from pipeline.stages.scope import run_scope
 

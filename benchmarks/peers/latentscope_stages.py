@@ -42,7 +42,6 @@ def ingest(dataset: str, path: str) -> dict:
 
 def import_(dataset: str, npy: str) -> dict:
     import numpy as np
-
     from latentscope.scripts.embed import import_embeddings
 
     with Timer() as t:

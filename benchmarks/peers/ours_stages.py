@@ -33,8 +33,8 @@ def _dataset(data_dir: str, dataset: str):
 
 
 def ingest(data_dir: str, dataset: str, archive: str) -> dict:
-    from pipeline.stages.ingest import ingest_archive
     from pipeline.core.workspace import Workspace
+    from pipeline.stages.ingest import ingest_archive
 
     with Timer() as t:
         ds = ingest_archive(archive, Workspace(data_dir), dataset, overwrite=True)

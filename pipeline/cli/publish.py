@@ -8,8 +8,16 @@ from pathlib import Path
 
 from pipeline.cli.common import UserError, add_data_dir, cli_progress, workspace_from_args
 from pipeline.core.config import add_config_arguments, config_from_args
-from pipeline.publish.execute import (PublishConfig, PublishError, _human, default_target_uri, execute_publish,
-                                      format_plan, plan_publish, verify_remote)
+from pipeline.publish.execute import (
+    PublishConfig,
+    PublishError,
+    _human,
+    default_target_uri,
+    execute_publish,
+    format_plan,
+    plan_publish,
+    verify_remote,
+)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:

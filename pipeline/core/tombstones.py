@@ -9,15 +9,18 @@ so an undo before publishing restores the row from ``input.parquet``.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Mapping
 
 import numpy as np
-import pandas as pd
 
-from pipeline.core.progress import Progress, null_progress
 from pipeline.core.errors import ConfigError
 from pipeline.core.workspace import (  # noqa: F401  (TOMBSTONES_FILE re-exported)
-    TOMBSTONES_FILE, Dataset, WorkspaceError, atomic_write_json, read_json, utc_now_iso,
+    TOMBSTONES_FILE,
+    Dataset,
+    WorkspaceError,
+    atomic_write_json,
+    read_json,
+    utc_now_iso,
 )
 
 _STATUS_URL = re.compile(r"/status(?:es)?/(\d+)")

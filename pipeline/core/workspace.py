@@ -36,6 +36,8 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from pipeline.core.errors import WorkspaceError
+
 DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 ID_RE = re.compile(r"^(?P<kind>[a-z]+)-(?P<num>\d{3,})$")
 #: the placeholder labels the cluster stage writes beside ``cluster-NNN`` are ``cluster-NNN`` + this
@@ -71,9 +73,6 @@ TRACKED_LIBRARIES = (
     "numpy", "pandas", "pyarrow", "umap-learn", "hdbscan", "scikit-learn", "toponymy",
     "lancedb", "onnxruntime", "voyageai", "tweetscope-studio",
 )
-
-
-from pipeline.core.errors import WorkspaceError  # noqa: E402,F401  (defined in core/errors)
 
 
 # --------------------------------------------------------------------------- atomic writes

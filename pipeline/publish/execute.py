@@ -23,7 +23,6 @@ describes; :func:`verify_remote` lists such mismatches and re-running the publis
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -38,15 +37,35 @@ import param
 
 from pipeline import __version__
 from pipeline.core.config import StageConfig
-from pipeline.publish.privacy import PrivacyFinding, build_needles, scan_bytes, scan_files
 from pipeline.core.progress import Cancelled, Progress, null_progress
-from pipeline.publish.plan import (MANIFEST_FORMAT, MANIFEST_VERSION, PlannedObject, PublishError,
-                                   diff_objects, local_objects, manifest_index, manifest_key,
-                                   object_record, plan_rows, read_remote_manifest, summarize)
-from pipeline.publish.targets import (FileTarget, S3Settings, S3Target, Target, TargetError,
-                                      credential_source, open_target, redact_url, resolve_endpoint,
-                                      sha256_file)
 from pipeline.core.workspace import Dataset, WorkspaceError, dumps_json, read_json, utc_now_iso
+from pipeline.publish.plan import (
+    MANIFEST_FORMAT,
+    MANIFEST_VERSION,
+    PlannedObject,
+    PublishError,
+    diff_objects,
+    local_objects,
+    manifest_index,
+    manifest_key,
+    object_record,
+    plan_rows,
+    read_remote_manifest,
+    summarize,
+)
+from pipeline.publish.privacy import PrivacyFinding, build_needles, scan_bytes, scan_files
+from pipeline.publish.targets import (
+    FileTarget,
+    S3Settings,
+    S3Target,
+    Target,
+    TargetError,
+    credential_source,
+    open_target,
+    redact_url,
+    resolve_endpoint,
+    sha256_file,
+)
 from pipeline.serving import control_plane as cp
 from pipeline.serving import lance_export
 from pipeline.serving.validate import validate_scope

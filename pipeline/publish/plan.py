@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from pipeline.publish.targets import RemoteObject, Target, sha256_file
+from pipeline.core.errors import PublishError
 from pipeline.core.workspace import Dataset, is_temp_name, read_json
+from pipeline.publish.targets import RemoteObject, Target, sha256_file
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "tweetscope-publish-manifest"
@@ -34,9 +35,6 @@ _LABELS_RE = re.compile(r"^cluster-\d{3,}-labels-[A-Za-z0-9_-]+$")
 _TOPONYMY_RE = re.compile(r"^toponymy-\d{3,}$")
 _CLUSTER_RE = re.compile(r"^cluster-\d{3,}$")
 _SCOPE_RE = re.compile(r"^scopes-\d{3,}$")
-
-
-from pipeline.core.errors import PublishError  # noqa: E402,F401  (defined in core/errors)
 
 
 @dataclass

@@ -21,12 +21,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from pipeline.core.errors import TargetError
 from pipeline.core.workspace import atomic_path, atomic_write_bytes, is_temp_name
 
 BytesCallback = Callable[[int], None]
-
-
-from pipeline.core.errors import TargetError  # noqa: E402,F401  (defined in core/errors)
 
 
 @dataclass(frozen=True)
@@ -297,8 +295,12 @@ class S3Target:
 
     def _explain(self, exc: Exception, action: str) -> TargetError:
         """Turn a botocore error into one line that says what to fix (and no secret)."""
-        from botocore.exceptions import (ClientError, EndpointConnectionError, NoCredentialsError,
-                                         PartialCredentialsError)
+        from botocore.exceptions import (
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
 
         where = f"{self.uri} at {redact_url(self.endpoint_url) or 'AWS'}"
         if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):

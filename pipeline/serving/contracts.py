@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.core.errors import ContractError
+
 
 def _contracts_dir() -> Traversable:
     """The schemas' folder: the package ``pipeline.contracts``, which pyproject.toml maps onto
@@ -50,9 +52,6 @@ _NUMPY_INTS = {"int64": "int64", "int32": "int32"}
 _TRUE_STRINGS = {"1", "true", "t", "yes", "y"}
 _EXAMPLES = 5
 ISO_UTC_PATTERN = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z"
-
-
-from pipeline.core.errors import ContractError  # noqa: E402,F401  (defined in core/errors)
 
 
 # --------------------------------------------------------------------------- loading

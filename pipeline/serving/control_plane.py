@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline import __version__
+from pipeline.core.errors import ControlPlaneError
 from pipeline.core.workspace import LABELS_ID_RE, Dataset, dumps_json
 from pipeline.serving.lance_target import resolve_target
 
@@ -95,9 +96,6 @@ JOB_TYPES = ("ingest", "embed", "umap", "cluster", "label", "toponymy", "scope",
              "lance_export", "publish")
 JOB_STATUSES = ("pending", "running", "completed", "failed")
 MAX_SCAN_ROWS = 100_000
-
-
-from pipeline.core.errors import ControlPlaneError  # noqa: E402,F401  (defined in core/errors)
 
 
 # --------------------------------------------------------------------------- values

@@ -26,14 +26,12 @@ which is a published artifact).
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Iterator, Optional
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pyarrow as pa

@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 from urllib.parse import urlsplit, urlunsplit
 
+from pipeline.core.errors import LanceExportError
 from pipeline.core.workspace import Dataset
 
 ENV_URI = "LANCEDB_URI"
 ENV_API_KEY = "LANCEDB_API_KEY"
 ENV_REGION = "LANCEDB_REGION"
 ENV_HOST_OVERRIDE = "LANCEDB_HOST_OVERRIDE"
-
-
-from pipeline.core.errors import LanceExportError  # noqa: E402,F401  (defined in core/errors)
 
 
 # --------------------------------------------------------------------------- connection

@@ -26,6 +26,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from pipeline.core.tombstones import unapplied_tombstones
+from pipeline.core.workspace import LABELS_ID_RE, Dataset, read_json
 from pipeline.serving.contracts import (
     LINKS_CONTRACT,
     SCOPE_INPUT_CONTRACT,
@@ -35,8 +37,6 @@ from pipeline.serving.contracts import (
     read_contract_parquet,
     scope_input_problems,
 )
-from pipeline.core.tombstones import unapplied_tombstones
-from pipeline.core.workspace import LABELS_ID_RE, Dataset, read_json
 from pipeline.stages.lineage import is_default_labels, scope_chain_problems
 from pipeline.stages.scope import SCOPE_PARQUET_COLUMNS
 

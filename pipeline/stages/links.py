@@ -19,6 +19,9 @@ import pandas as pd
 
 from pipeline import __version__
 from pipeline.core.errors import LineageError
+from pipeline.core.progress import Progress, null_progress
+from pipeline.core.tombstones import tombstone_mask
+from pipeline.core.workspace import Dataset, atomic_files, read_json, utc_now_iso
 from pipeline.serving.contracts import (
     EDGE_COLUMNS,
     LINKS_CONTRACT,
@@ -29,9 +32,6 @@ from pipeline.serving.contracts import (
     to_arrow_table,
     validate_links_df,
 )
-from pipeline.core.progress import Progress, null_progress
-from pipeline.core.tombstones import tombstone_mask
-from pipeline.core.workspace import Dataset, atomic_files, read_json, utc_now_iso
 
 STATUS_URL_PATTERN = (
     r"(?P<url>https?://(?:www\.|mobile\.)?(?:x|twitter)\.com/"

@@ -30,6 +30,16 @@ import pyarrow as pa
 from pipeline import __version__
 from pipeline.core.config import StageConfig
 from pipeline.core.errors import LineageError
+from pipeline.core.progress import Progress, null_progress
+from pipeline.core.tombstones import tombstone_mask
+from pipeline.core.workspace import (
+    Dataset,
+    WorkspaceError,
+    atomic_files,
+    read_json,
+    utc_now_iso,
+    write_parquet,
+)
 from pipeline.serving.contracts import (
     PERSONAL_COLUMNS,
     SCOPE_INPUT_CONTRACT,
@@ -40,18 +50,8 @@ from pipeline.serving.contracts import (
     to_arrow_table,
     validate_scope_input_df,
 )
-from pipeline.core.progress import Progress, null_progress
-from pipeline.core.tombstones import tombstone_mask
 from pipeline.stages.lineage import DEFAULT_LABELS, DEFAULT_LABELS_SUFFIX, resolve_scope_inputs
 from pipeline.stages.links import run_links
-from pipeline.core.workspace import (
-    Dataset,
-    WorkspaceError,
-    atomic_files,
-    read_json,
-    utc_now_iso,
-    write_parquet,
-)
 
 SCOPE_PARQUET_COLUMNS = ["x", "y", "tile_index_64", "tile_index_128", "cluster", "raw_cluster", "label",
                          "deleted", "ls_index"]

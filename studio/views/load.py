@@ -18,7 +18,7 @@ import param
 
 from pipeline.core.workspace import WorkspaceError, validate_dataset_name
 from pipeline.stages.ingest import IngestError, ingest_archive
-from studio.jobs import DONE, FAILED, CANCELLED
+from studio.jobs import CANCELLED, DONE, FAILED
 
 UPLOAD_DIR = ".uploads"
 

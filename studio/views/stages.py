@@ -13,7 +13,7 @@ from typing import Optional
 import param
 
 from pipeline.stages.registry import STAGES, Stage
-from studio.jobs import DONE, FAILED, RUNNING, QUEUED
+from studio.jobs import DONE, FAILED, QUEUED, RUNNING
 from studio.state import state_param_for
 
 

@@ -42,8 +42,8 @@ def world(tmp_path_factory, scoped_dataset):
     """A copy of the scoped sample, a moto S3 bucket, and a studio whose environment configures it."""
     from unittest import mock
 
-    from pipeline.core.workspace import Dataset
     from kits.publish_kit import moto_s3
+    from pipeline.core.workspace import Dataset
 
     data_dir = tmp_path_factory.mktemp("studio_part2") / "data"
     shutil.copytree(scoped_dataset.path, data_dir / scoped_dataset.name)

@@ -6,11 +6,8 @@ import json
 
 import pandas as pd
 import pytest
-from kits.cli import cli
 
-from pipeline.serving.contracts import PERSONAL_COLUMNS
-from pipeline.stages.links import load_links
-from pipeline.stages.scope import apply_tombstones, run_scope
+from kits.cli import cli
 from pipeline.core.tombstones import (
     add_tombstones,
     load_tombstones,
@@ -19,7 +16,10 @@ from pipeline.core.tombstones import (
     tombstones_path,
     tweet_rows,
 )
+from pipeline.serving.contracts import PERSONAL_COLUMNS
 from pipeline.serving.validate import validate_scope
+from pipeline.stages.links import load_links
+from pipeline.stages.scope import apply_tombstones, run_scope
 
 
 def _serving(ds, scope_id):

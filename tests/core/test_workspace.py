@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 
 from pipeline.core.workspace import (
-    Dataset, Workspace, WorkspaceError, atomic_path, atomic_write_json, validate_dataset_name,
+    Dataset,
+    Workspace,
+    WorkspaceError,
+    atomic_path,
+    atomic_write_json,
+    validate_dataset_name,
 )
 
 

@@ -7,7 +7,6 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
 # --------------------------------------------------------------------------- defect seeders
 
 def rewrite_serving(ds, scope_id, change):

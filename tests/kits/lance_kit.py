@@ -27,8 +27,8 @@ def make_scope(tmp_path, *, name="handmade", n=600, dim=64, n_clusters=6, delete
     Every ``deleted_every``-th row is a tombstone (blank text, deleted=true). Text i contains
     ``uniqueword{i}`` and the cluster's topic word.
     """
-    from pipeline.serving.contracts import arrow_schema_for, normalize_serving_types
     from pipeline.core.workspace import Dataset, atomic_write_json, write_parquet
+    from pipeline.serving.contracts import arrow_schema_for, normalize_serving_types
 
     rng = np.random.default_rng(seed)
     root = tmp_path / "data" / name

@@ -7,10 +7,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.publish.privacy import archive_emails, build_needles, scan_files
-from pipeline.publish.execute import PublishError, execute_publish, plan_publish
-from pipeline.core.workspace import atomic_write_json, read_json, write_parquet
 from kits.publish_kit import make_handmade_dataset, no_gate
+from pipeline.core.workspace import atomic_write_json, read_json, write_parquet
+from pipeline.publish.execute import PublishError, execute_publish, plan_publish
+from pipeline.publish.privacy import archive_emails, build_needles, scan_files
 
 ENV = {"AWS_SECRET_ACCESS_KEY": "aws-secret-value-123", "HOME": "/root"}
 

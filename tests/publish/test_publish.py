@@ -9,12 +9,20 @@ import uuid
 
 import pytest
 
-from pipeline.publish.execute import (PublishConfig, PublishError, configured_targets, execute_publish,
-                              format_plan, plan_publish, publish_history, verify_remote)
+from kits.publish_kit import bucket, make_handmade_dataset, moto, moto_s3, no_gate, s3_client  # noqa: F401 (fixtures)
+from pipeline.core.workspace import atomic_write_json, read_json, write_parquet
+from pipeline.publish.execute import (
+    PublishConfig,
+    PublishError,
+    configured_targets,
+    execute_publish,
+    format_plan,
+    plan_publish,
+    publish_history,
+    verify_remote,
+)
 from pipeline.publish.plan import denied_reason, scope_allowlist
 from pipeline.publish.targets import open_target
-from pipeline.core.workspace import atomic_write_json, read_json, write_parquet
-from kits.publish_kit import make_handmade_dataset, moto_s3, no_gate, s3_client, bucket, moto  # noqa: F401 (fixtures)
 
 EXPECTED_RELS = {
     "meta.json", "scopes/scopes-001.json", "scopes/scopes-001-input.parquet",

@@ -10,10 +10,10 @@ import uuid
 import pandas as pd
 import pytest
 
+from kits.publish_kit import moto_s3, s3_client
+from pipeline.core.workspace import write_parquet
 from pipeline.publish.execute import PublishError, execute_publish, plan_publish, publish_history, verify_remote
 from pipeline.publish.plan import denied_reason
-from pipeline.core.workspace import write_parquet
-from kits.publish_kit import moto_s3, s3_client
 
 pytest.importorskip("pipeline.stages.scope")
 pytest.importorskip("pipeline.serving.validate")
@@ -21,9 +21,9 @@ pytest.importorskip("pipeline.serving.validate")
 
 @pytest.fixture
 def real_scope(tmp_path):
+    from kits.scope_fakes import make_fake_dataset
     from pipeline.stages.links import run_links
     from pipeline.stages.scope import run_scope
-    from kits.scope_fakes import make_fake_dataset
 
     ds = make_fake_dataset(tmp_path, n=80)
     scope_id = run_scope(ds)
@@ -92,9 +92,9 @@ def _missing_stages() -> list[str]:
 @pytest.mark.slow
 @pytest.mark.skipif(bool(_missing_stages()), reason=f"stages not built yet: {_missing_stages()}")
 def test_sample_scope_to_moto_and_lancedb(scoped_dataset, tmp_path):
-    from support import copy_dataset
     from pipeline.serving import control_plane as cp
     from pipeline.serving.lance_export import open_scope_table
+    from support import copy_dataset
 
     ds = copy_dataset(scoped_dataset, tmp_path)
     scope_id = ds.latest("scopes")
@@ -128,8 +128,8 @@ def test_sample_scope_to_moto_and_lancedb(scoped_dataset, tmp_path):
 
 @pytest.mark.skipif(bool(_missing_stages()), reason=f"stages not built yet: {_missing_stages()}")
 def test_search_model_warning_only_for_vectors_outside_the_query_space(scoped_dataset, tmp_path):
-    from support import copy_dataset
     from pipeline.publish.execute import SEARCH_QUERY_MODEL, search_model_warning
+    from support import copy_dataset
 
     ds = copy_dataset(scoped_dataset, tmp_path)
     scope_id = ds.latest("scopes")

@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from kits.publish_kit import bucket, make_handmade_dataset, moto, moto_s3, no_gate, s3_client  # noqa: F401 (fixtures)
 from pipeline.core.progress import Cancelled, Progress
-from pipeline.publish.execute import PublishConfig, PublishError, execute_publish, plan_publish, verify_remote
 from pipeline.core.workspace import atomic_write_json, read_json, write_parquet
-from kits.publish_kit import make_handmade_dataset, moto_s3, no_gate, s3_client, bucket, moto  # noqa: F401 (fixtures)
+from pipeline.publish.execute import PublishConfig, PublishError, execute_publish, plan_publish, verify_remote
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipeline.serving import contracts as C  # The downstream contract: what the TypeScript API / React front end read (MaskyS/tweetscope
+from pipeline.serving import (
+    contracts as C,  # The downstream contract: what the TypeScript API / React front end read (MaskyS/tweetscope
+)
+
 # contracts/scope_input.schema.json, version "scope-input-v1"), copied here by hand so that a
 # change on our side that would break them fails this test. Column -> (type word, nullable).
 UPSTREAM_VERSION = "scope-input-v1"

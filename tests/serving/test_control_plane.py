@@ -8,8 +8,10 @@ import pyarrow as pa
 import pytest
 
 from kits.lance_kit import make_scope
+from pipeline.serving import (
+    control_plane as cp,  # Spec "Hosted-mode: LanceDB control plane tables": column -> Arrow type, in spec order.
+)
 
-from pipeline.serving import control_plane as cp  # Spec "Hosted-mode: LanceDB control plane tables": column -> Arrow type, in spec order.
 SPEC = {
     "users": "id:string external_id:string provider:string username:string email:string created_at:ts",
     "datasets": "id:string slug:string owner_id:string length:int32 text_column:string columns:string "

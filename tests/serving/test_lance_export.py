@@ -9,8 +9,9 @@ import pyarrow as pa
 import pytest
 
 from kits.lance_kit import make_scope, use_vectors
-
 from pipeline.serving import lance_export as lx
+
+
 @pytest.fixture
 def handmade(tmp_path, monkeypatch):
     monkeypatch.delenv("LANCEDB_URI", raising=False)

@@ -9,9 +9,10 @@ import pyarrow as pa
 import pytest
 
 from kits.lance_kit import CloudStub, make_scope, use_vectors
-
 from pipeline.serving import control_plane as cp
 from pipeline.serving import lance_export as lx
+
+
 @pytest.fixture
 def handmade(tmp_path, monkeypatch):
     monkeypatch.delenv("LANCEDB_URI", raising=False)

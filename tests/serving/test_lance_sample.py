@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from support import copy_dataset
-
 from pipeline.serving import control_plane as cp
 from pipeline.serving import lance_export as lx
+from support import copy_dataset
+
 pytestmark = pytest.mark.slow
 
 
@@ -84,8 +84,8 @@ def test_sample_scope_export_and_search(sample):
 
 
 def test_sample_tombstoned_rows_never_come_back(sample):
-    from pipeline.stages.embed.stage import load_embeddings
     from pipeline.core.tombstones import add_tombstones
+    from pipeline.stages.embed.stage import load_embeddings
     from pipeline.stages.scope import apply_tombstones
 
     dataset, scope_id, serving = sample

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+
 from kits.cli import cli
 from kits.defects import DEFECTS, id_as_int64, links_int_ids, wrong_table_id, x_out_of_range
 from kits.scope_fakes import make_fake_dataset
-
-from pipeline.stages.scope import run_scope
 from pipeline.serving.validate import validate_scope
+from pipeline.stages.scope import run_scope
 
 
 def test_good_scope_passes(scoped):

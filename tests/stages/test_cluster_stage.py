@@ -8,13 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from support import copy_dataset
-from pipeline.stages.cluster.stage import (
-    ClusterConfig, assign_noise, cluster_geometry, load_clusters, manifold_knn, recluster,
-    run_cluster, save_recluster,
-)
 from pipeline.core.progress import Cancelled, Progress
+from pipeline.stages.cluster.stage import (
+    ClusterConfig,
+    assign_noise,
+    cluster_geometry,
+    load_clusters,
+    manifold_knn,
+    recluster,
+    run_cluster,
+    save_recluster,
+)
 from pipeline.stages.umap.stage import load_umap
+from support import copy_dataset
 
 
 def test_cluster_artifact(mapped_dataset):

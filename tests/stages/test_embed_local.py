@@ -8,11 +8,11 @@ import h5py
 import numpy as np
 import pytest
 
-from support import copy_dataset
-from pipeline.stages.embed.stage import EmbedConfig, embedder_for, load_embeddings, run_embed
-from pipeline.stages.embed.embedders import EmbedderError, get_embedder
 from pipeline.core.progress import Cancelled, Progress
 from pipeline.core.workspace import WorkspaceError
+from pipeline.stages.embed.embedders import EmbedderError, get_embedder
+from pipeline.stages.embed.stage import EmbedConfig, embedder_for, load_embeddings, run_embed
+from support import copy_dataset
 
 
 def test_embedding_artifact_fields(mapped_dataset):

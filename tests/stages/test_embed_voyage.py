@@ -12,11 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from support import copy_dataset
-from pipeline.stages.embed.stage import EmbedConfig, load_embeddings, run_embed
+from pipeline.core.progress import Progress
 from pipeline.stages.embed.embedders import EmbedderError, get_embedder
 from pipeline.stages.embed.embedders.voyage import VoyageEmbedder, plan_batches
-from pipeline.core.progress import Progress
+from pipeline.stages.embed.stage import EmbedConfig, load_embeddings, run_embed
+from support import copy_dataset
 
 KEY = "test-voyage-key-do-not-store"
 DIMS = 1024

@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.stages.ingest import COLUMNS, IngestError, ingest_archive
 from pipeline.core.workspace import WorkspaceError
+from pipeline.stages.ingest import COLUMNS, IngestError, ingest_archive
 
 EMAIL = "owner@example.invalid"
 STATUS_RE = re.compile(r"^https?://(?:www\.|mobile\.)?(?:twitter|x)\.com/[^/]+(?:/web)?/status/(\d+)")

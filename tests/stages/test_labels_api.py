@@ -72,9 +72,8 @@ def test_failures_stop_with_a_clear_error(provider, mode, requests, api_keys):
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_run_labels_with_api_namer(provider, api_keys, mapped_dataset, tmp_path):
-    from support import copy_dataset
-
     from pipeline.stages.labels import load_labels, run_labels
+    from support import copy_dataset
 
     ds = copy_dataset(mapped_dataset, tmp_path)
     with LLMStub("good") as stub:
@@ -90,9 +89,8 @@ def test_run_labels_with_api_namer(provider, api_keys, mapped_dataset, tmp_path)
 
 
 def test_run_labels_fails_fast_and_writes_nothing(api_keys, mapped_dataset, tmp_path):
-    from support import copy_dataset
-
     from pipeline.stages.labels import NamingError, run_labels
+    from support import copy_dataset
 
     ds = copy_dataset(mapped_dataset, tmp_path)
     before = ds.list_ids("toponymy")

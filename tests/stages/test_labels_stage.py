@@ -103,9 +103,8 @@ def test_sidecar_records_lineage_audit_and_usage(labels):
 
 
 def test_edits_make_new_artifacts_and_diff(labelled_dataset, tmp_path):
-    from support import copy_dataset
-
     from pipeline.stages.labels.edits import diff_labels, edit_labels, set_status, statuses_of
+    from support import copy_dataset
 
     ds = copy_dataset(labelled_dataset, tmp_path)
     base = ds.latest("toponymy")
@@ -138,10 +137,9 @@ def test_edits_make_new_artifacts_and_diff(labelled_dataset, tmp_path):
 
 
 def test_relabel_asks_the_namer_again(labelled_dataset, tmp_path):
-    from support import copy_dataset
-
     from pipeline.stages.labels.config import LabelConfig
     from pipeline.stages.labels.edits import relabel, statuses_of
+    from support import copy_dataset
 
     ds = copy_dataset(labelled_dataset, tmp_path)
     base = ds.latest("toponymy")
@@ -158,9 +156,8 @@ def test_relabel_asks_the_namer_again(labelled_dataset, tmp_path):
 
 
 def test_cli_label_edit_and_diff(labelled_dataset, tmp_path, capsys):
-    from support import copy_dataset
-
     from pipeline.cli.main import main
+    from support import copy_dataset
 
     ds = copy_dataset(labelled_dataset, tmp_path)
     base = ds.latest("toponymy")
@@ -180,10 +177,9 @@ def test_cli_label_edit_and_diff(labelled_dataset, tmp_path, capsys):
 
 
 def test_missing_or_bad_inputs_give_clear_errors(mapped_dataset, tmp_path):
-    from support import copy_dataset
-
-    from pipeline.stages.labels import LabelConfig, run_labels
     from pipeline.core.workspace import WorkspaceError
+    from pipeline.stages.labels import LabelConfig, run_labels
+    from support import copy_dataset
 
     with pytest.raises(WorkspaceError, match="cluster-999"):
         run_labels(mapped_dataset, LabelConfig(provider="offline"), cluster_id="cluster-999")

@@ -110,8 +110,8 @@ def test_coverage_judge_scores_label_against_texts():
 
 
 def test_label_config_round_trips_and_resolves_provider(monkeypatch):
-    from pipeline.stages.labels.config import LabelConfig
     from pipeline.core.errors import NamingError
+    from pipeline.stages.labels.config import LabelConfig
     from pipeline.stages.labels.namers import make_namer, resolve_provider
 
     cfg = LabelConfig(provider="offline", audit_rounds=3)

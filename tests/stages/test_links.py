@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import re
-
 import numpy as np
 import pytest
+
 from kits.links_check import check_against_reference
 from kits.scope_fakes import make_fake_dataset
-
 from pipeline.core import workspace as workspace_mod
+from pipeline.serving.contracts import EDGE_COLUMNS
 from pipeline.stages import links as links_mod
-from pipeline.serving.contracts import EDGE_COLUMNS, LINKS_CONTRACT, NODE_STATS_COLUMNS, arrow_schema_problems
 from pipeline.stages.links import load_links, run_links, thread_structure
+
 
 def test_links_on_synthetic_chain(tmp_path):
     ds = make_fake_dataset(tmp_path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import copy_dataset
 
 from pipeline.cli.main import build_parser
 from pipeline.core.config import StageConfig
@@ -23,6 +22,7 @@ from pipeline.stages import lineage
 from pipeline.stages.registry import STAGE_NAMES, STAGES, get_stage
 from pipeline.stages.runner import plan_pipeline
 from pipeline.stages.umap import UmapConfig
+from support import copy_dataset
 
 NNN_KINDS = set(KIND_DIRS)
 

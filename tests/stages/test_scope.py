@@ -9,14 +9,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from kits.cli import cli
 from kits.scope_fakes import make_fake_dataset
-
-from pipeline.stages import scope as scope_mod
+from pipeline.core.workspace import write_parquet
 from pipeline.serving.contracts import SERVING_COLUMNS, arrow_schema_problems
+from pipeline.stages import scope as scope_mod
 from pipeline.stages.lineage import resolve_scope_inputs
 from pipeline.stages.scope import SCOPE_PARQUET_COLUMNS, ScopeConfig, run_scope, tile_index
-from pipeline.core.workspace import write_parquet
 
 
 @pytest.fixture

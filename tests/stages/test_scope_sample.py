@@ -5,15 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from support import copy_dataset
-from kits.links_check import check_against_reference
-from kits.defects import DEFECTS
 
-from pipeline.serving.contracts import SERVING_COLUMNS, arrow_schema_problems
-from pipeline.stages.scope import run_scope
+from kits.defects import DEFECTS
+from kits.links_check import check_against_reference
 from pipeline.core.tombstones import add_tombstones, remove_tombstones
-from pipeline.stages.scope import apply_tombstones
+from pipeline.serving.contracts import SERVING_COLUMNS, arrow_schema_problems
 from pipeline.serving.validate import validate_scope
+from pipeline.stages.scope import apply_tombstones, run_scope
+from support import copy_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -9,15 +9,19 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pytest
 import scipy.linalg
 
-from support import copy_dataset
 from pipeline.stages.umap.fit import (
-    EXACT_KNN_MAX_ROWS, OWN_SPECTRAL_MIN_ROWS, cluster_epochs, display_epochs, exact_cosine_knn, fuzzy_graph,
+    EXACT_KNN_MAX_ROWS,
+    OWN_SPECTRAL_MIN_ROWS,
+    cluster_epochs,
+    display_epochs,
+    exact_cosine_knn,
+    fuzzy_graph,
     spectral_init,
 )
 from pipeline.stages.umap.stage import UmapConfig, load_umap, run_umap
+from support import copy_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from support import copy_dataset
 from pipeline.core.progress import Cancelled, Progress
-from pipeline.stages.umap.stage import MIN_ROWS, UmapConfig, effective_n_neighbors, load_umap, run_umap
 from pipeline.core.workspace import WorkspaceError
+from pipeline.stages.umap.stage import MIN_ROWS, UmapConfig, effective_n_neighbors, load_umap, run_umap
+from support import copy_dataset
 
 
 def manifolds(ds):

@@ -141,8 +141,8 @@ def assert_same_geometry(shapes, reference):
 
 
 def test_preview_geometry_matches_the_cluster_stage_on_the_sample(sample_map):
-    from pipeline.stages.cluster.stage import recluster
     from pipeline.stages.cluster.geometry import cluster_geometry, cluster_shapes
+    from pipeline.stages.cluster.stage import recluster
 
     ds, cluster_id, data, _, saved = sample_map
     for labels in (data.clusters, recluster(ds, cluster_id, saved * 2), recluster(ds, cluster_id, saved, raw=True)):

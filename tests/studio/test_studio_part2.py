@@ -206,8 +206,8 @@ def test_relabel_runs_as_job_and_opens_result(studio):
 
 
 def test_relabel_config_keeps_the_artifact_settings(studio):
-    from pipeline.stages.labels.edits import edit_labels
     from pipeline.core.workspace import atomic_write_json
+    from pipeline.stages.labels.edits import edit_labels
     from studio.views.labels import SAME_NAMER, LabelsModel
 
     ds = studio.current_dataset()
@@ -254,9 +254,9 @@ def test_labels_view_edit_event_and_buttons(studio):
 # --------------------------------------------------------------------------- delete rows
 
 def test_delete_selected_confirm_apply_and_undo(studio):
-    from pipeline.stages.scope import load_scope_input
     from pipeline.core.tombstones import load_tombstones
     from pipeline.serving.validate import validate_scope
+    from pipeline.stages.scope import load_scope_input
     from studio.views.curate import CurateModel
 
     ds = studio.current_dataset()
@@ -545,8 +545,8 @@ def test_curator_flow_on_the_sample(scoped_dataset, tmp_path):
     import json
     import shutil
 
-    from pipeline.stages.labels import load_labels
     from pipeline.core.workspace import Dataset
+    from pipeline.stages.labels import load_labels
     from studio.jobs import JobRunner
     from studio.state import StudioState
     from studio.views.curate import CurateModel
@@ -622,10 +622,10 @@ def test_map_greys_deleted_tweets_and_offers_delete(studio):
 
 
 def test_job_records_keep_their_parameters(studio):
+    from pipeline.stages.registry import get_stage as stage
     from studio.jobs import JobRunner
     from studio.views.jobs import JobsModel
     from studio.views.stages import StageCardModel
-    from pipeline.stages.registry import get_stage as stage
 
     card = StageCardModel(stage("scope"), studio)
     job = finish(studio, card.run())

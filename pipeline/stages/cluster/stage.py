@@ -24,14 +24,14 @@ import numpy as np
 import pandas as pd
 import param
 
-from pipeline.stages.umap import stage as umap_stage  # noqa: F401  (sets NUMBA_CACHE_DIR before hdbscan imports numba)
 from pipeline.core.config import StageConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.machine import available_cores
-from pipeline.stages.cluster.geometry import cluster_geometry
-from pipeline.stages.lineage import DEFAULT_LABELS_SUFFIX, default_labels_id, resolve_manifolds
 from pipeline.core.progress import Progress, null_progress
 from pipeline.core.workspace import Dataset, WorkspaceError
+from pipeline.stages.cluster.geometry import cluster_geometry
+from pipeline.stages.lineage import DEFAULT_LABELS_SUFFIX, default_labels_id, resolve_manifolds
+from pipeline.stages.umap import stage as umap_stage  # noqa: F401  (sets NUMBA_CACHE_DIR before hdbscan imports numba)
 
 __all__ = [
     "ClusterConfig", "run_cluster", "load_clusters", "recluster", "save_recluster",
@@ -100,8 +100,12 @@ def labels_from_tree(tree: np.ndarray, min_cluster_size: int, method: str = "eom
     labels through this same function, so a re-extraction equals a full run by construction.
     """
     from fast_hdbscan.cluster_trees import (
-        cluster_epsilon_search, cluster_tree_from_condensed_tree, cluster_tree_leaves, condense_tree,
-        extract_eom_clusters, get_cluster_label_vector,
+        cluster_epsilon_search,
+        cluster_tree_from_condensed_tree,
+        cluster_tree_leaves,
+        condense_tree,
+        extract_eom_clusters,
+        get_cluster_label_vector,
     )
 
     tree = np.ascontiguousarray(tree, dtype=np.float64)

@@ -20,9 +20,9 @@ import param
 
 from pipeline.core.config import StageConfig
 from pipeline.core.errors import ConfigError, LineageError
-from pipeline.stages.embed.embedders import Embedder, EmbedderError, default_provider, get_embedder
 from pipeline.core.progress import Progress, null_progress
 from pipeline.core.workspace import Dataset, WorkspaceError, atomic_path
+from pipeline.stages.embed.embedders import Embedder, EmbedderError, default_provider, get_embedder
 
 __all__ = [
     "EmbedConfig", "run_embed", "get_embedder", "embedder_for", "load_embeddings",

@@ -1,8 +1,8 @@
 """Archive ingest: X archives (ZIP or folder, modern and pre-2019) and Community Archive JSON
 → a dataset's ``input.parquet`` + ``meta.json`` (spec §1-2)."""
 
-from pipeline.stages.ingest.core import default_dataset_name, ingest_archive, open_source
 from pipeline.core.errors import IngestError
+from pipeline.stages.ingest.core import default_dataset_name, ingest_archive, open_source
 from pipeline.stages.ingest.records import COLUMNS, SCHEMA, TWEET_TYPES
 from pipeline.stages.ingest.safe_zip import ArchiveLimits
 

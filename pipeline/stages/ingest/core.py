@@ -18,13 +18,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.stages.ingest.community_archive import CommunityArchive
 from pipeline.core.errors import IngestError
+from pipeline.core.progress import Progress, null_progress
+from pipeline.core.workspace import Dataset, Workspace, atomic_write_json, utc_now_iso, write_parquet
+from pipeline.stages.ingest.community_archive import CommunityArchive
 from pipeline.stages.ingest.records import COLUMNS, PRIORITY, PRIORITY_DELETED, SCHEMA, TWEET_TYPES, Account
 from pipeline.stages.ingest.safe_zip import DEFAULT_LIMITS, ArchiveLimits, FolderArchiveFiles, ZipArchiveFiles
 from pipeline.stages.ingest.x_archive import ArchiveSource, open_x_archive
-from pipeline.core.progress import Progress, null_progress
-from pipeline.core.workspace import Dataset, Workspace, atomic_write_json, utc_now_iso, write_parquet
 
 TWEET_TYPE_PRECEDENCE = ["retweet", "quote", "reply", "tweet"]
 #: string columns never summarised as categories (ids, free text, raw values, JSON)

@@ -21,10 +21,19 @@ import pyarrow as pa
 
 from pipeline.core.errors import IngestError
 from pipeline.stages.ingest.jsdata import (
-    GRAILBIRD_PREFIX_RE, MANIFEST_PREFIX_RE, USER_DETAILS_PREFIX_RE, parse_prefixed, parse_ytd,
+    GRAILBIRD_PREFIX_RE,
+    MANIFEST_PREFIX_RE,
+    USER_DETAILS_PREFIX_RE,
+    parse_prefixed,
+    parse_ytd,
 )
 from pipeline.stages.ingest.records import (
-    PRIORITY_DELETED, PRIORITY_TWEET, Account, NoteIndex, RowBuffer, account_from_record,
+    PRIORITY_DELETED,
+    PRIORITY_TWEET,
+    Account,
+    NoteIndex,
+    RowBuffer,
+    account_from_record,
 )
 from pipeline.stages.ingest.safe_zip import ArchiveFiles
 

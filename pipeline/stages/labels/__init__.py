@@ -8,8 +8,8 @@ import os
 # litellm (imported by toponymy) otherwise fetches a price list from the network at import
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from pipeline.stages.labels.config import LabelConfig  # noqa: E402
 from pipeline.core.errors import NamingError  # noqa: E402
+from pipeline.stages.labels.config import LabelConfig  # noqa: E402
 from pipeline.stages.labels.table import COLUMNS, STATUSES, load_labels  # noqa: E402
 
 __all__ = ["LabelConfig", "run", "run_labels", "load_labels", "label_clusters", "NamingError", "COLUMNS", "STATUSES"]

@@ -127,8 +127,8 @@ def relabel(dataset, toponymy_id: str, cluster_ids: Iterable[str], config: Optio
     """
     from toponymy.clustering import centroids_from_labels
     from toponymy.keyphrases import KeyphraseBuilder
-    from toponymy.prompt_construction import topic_name_prompt
     from toponymy.llm_wrappers import FailFastLLMError
+    from toponymy.prompt_construction import topic_name_prompt
 
     from pipeline.stages.labels.audit import summary_kind_for
     from pipeline.stages.labels.clusterer import AdaptiveClusterLayerText

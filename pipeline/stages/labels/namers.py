@@ -20,9 +20,9 @@ from typing import Any, Callable, Optional
 
 from toponymy.llm_wrappers import AsyncLLMWrapper, FailFastLLMError
 
-from pipeline.stages.labels.config import DEFAULT_MODELS, LabelConfig
 from pipeline.core.errors import NamingError
 from pipeline.core.progress import Cancelled
+from pipeline.stages.labels.config import DEFAULT_MODELS, LabelConfig
 from pipeline.stages.labels.keyterms import content_words, coverage, covers
 from pipeline.stages.labels.prompts import (
     parse_answer,

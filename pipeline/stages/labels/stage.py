@@ -15,6 +15,9 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from pipeline.core.errors import LineageError, NamingError
+from pipeline.core.progress import Cancelled, Progress, null_progress
+from pipeline.stages.embed.stage import embedder_for, load_embeddings
 from pipeline.stages.labels.audit import ClusterLabel, run_audit
 from pipeline.stages.labels.clusterer import (
     AdaptiveClusterLayerText,
@@ -25,14 +28,10 @@ from pipeline.stages.labels.clusterer import (
 )
 from pipeline.stages.labels.config import LabelConfig
 from pipeline.stages.labels.geometry import layer_geometry
-from pipeline.core.errors import LineageError, NamingError
 from pipeline.stages.labels.namers import NamerFailure, NamingCancelled, RecordingNamer, make_namer
 from pipeline.stages.labels.prompts import label_prompt_templates, prompt_key
 from pipeline.stages.labels.table import arrow_table, labels_frame
 from pipeline.stages.lineage import cluster_inputs
-from pipeline.core.progress import Cancelled, Progress, null_progress
-from pipeline.stages.embed.stage import embedder_for, load_embeddings
-
 
 
 class EmbedderAdapter:

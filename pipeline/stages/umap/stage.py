@@ -35,16 +35,25 @@ import pandas as pd  # noqa: E402
 import param  # noqa: E402
 
 from pipeline.core.config import StageConfig  # noqa: E402
-from pipeline.stages import lineage  # noqa: E402
 from pipeline.core.errors import LineageError  # noqa: E402
 from pipeline.core.machine import available_cores  # noqa: E402
 from pipeline.core.progress import Progress, null_progress  # noqa: E402
+from pipeline.core.workspace import Dataset, WorkspaceError  # noqa: E402
+from pipeline.stages import lineage  # noqa: E402
 from pipeline.stages.embed.stage import load_embeddings  # noqa: E402
 from pipeline.stages.umap.fit import (  # noqa: E402
-    CLUSTER_EPOCHS_LARGE, EXACT_KNN_MAX_ROWS, METRIC, cluster_epochs, compute_knn, display_epochs, embed_graph,
-    fuzzy_graph, initial_layout, knn_threads, spectral_init,
+    CLUSTER_EPOCHS_LARGE,
+    EXACT_KNN_MAX_ROWS,
+    METRIC,
+    cluster_epochs,
+    compute_knn,
+    display_epochs,
+    embed_graph,
+    fuzzy_graph,
+    initial_layout,
+    knn_threads,
+    spectral_init,
 )
-from pipeline.core.workspace import Dataset, WorkspaceError  # noqa: E402
 
 MIN_ROWS = 15
 PARALLEL_FITS_MIN_ROWS = 20_000  # below this a second process costs more than it saves

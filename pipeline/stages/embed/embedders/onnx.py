@@ -17,8 +17,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from pipeline.stages.embed.embedders.base import Embedder, EmbedderError, l2_normalise
 from pipeline.core.machine import available_cores
+from pipeline.stages.embed.embedders.base import Embedder, EmbedderError, l2_normalise
 
 
 class OnnxEmbedder(Embedder):
