@@ -79,6 +79,6 @@ def clear_progress_bars() -> None:
 
 
 def cli_progress(stage: str = "") -> Progress:
-    """A Progress wired to a stderr bar; quiet when stderr is not a terminal and CI is set."""
+    """A Progress wired to a stderr bar (shown for anything slower than a second); ``TWEETSCOPE_QUIET=1`` hides it."""
     quiet = os.environ.get("TWEETSCOPE_QUIET") == "1"
     return Progress(None if quiet else ProgressBar(), stage)

@@ -274,8 +274,8 @@ def run_umap(
         disp.write_parquet(display_df)
         _write_png(xy, disp.path(".png"))
         disp.write_sidecar(
-            {**common, "purpose": lineage.DISPLAY, "n_components": lineage.DISPLAY_DIMENSIONS, "min_dist": config.min_dist,
-             "n_epochs": epochs["display"],
+            {**common, "purpose": lineage.DISPLAY, "n_components": lineage.DISPLAY_DIMENSIONS,
+             "min_dist": config.min_dist, "n_epochs": epochs["display"],
              "scaled": "per-axis [-1, 1]", "columns": ["x", "y"], "min_values": lo, "max_values": hi,
              "cluster_umap_id": clus.id},
             params=params, inputs=inputs, rows=n,
