@@ -43,6 +43,8 @@ class Input:
 
 @dataclass(frozen=True)
 class Stage:
+    """One stage as the runner, the CLI and the studio see it."""
+
     name: str
     title: str
     description: str
@@ -72,9 +74,10 @@ class Stage:
                               f"its inputs are {', '.join(i.name for i in self.inputs) or 'none'}")
         if config is None:
             config = self.default_config()
-        elif self.config is None or not isinstance(config, self.config):
-            raise ConfigError(f"stage {self.name} needs a {self.config.__name__ if self.config else 'no'} config, "
-                              f"got {type(config).__name__}")
+        elif self.config is None:
+            raise ConfigError(f"stage {self.name} has no settings; got a {type(config).__name__}")
+        elif not isinstance(config, self.config):
+            raise ConfigError(f"stage {self.name} needs a {self.config.__name__}, got a {type(config).__name__}")
         return self.run(dataset, config, chosen, progress or null_progress(self.name))
 
     def needs_run(self, dataset: Dataset) -> Optional[str]:
