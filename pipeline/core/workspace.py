@@ -133,12 +133,16 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> Path:
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        _write_synced(tmp, data)
     return Path(path)
 
 
@@ -166,13 +170,6 @@ def atomic_write_parquet(table: Any, path: os.PathLike | str, **kwargs: Any) -> 
     with atomic_path(path) as tmp:
         write_parquet(table, tmp, **kwargs)
     return Path(path)
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 class FileSet:
@@ -633,23 +630,19 @@ class ArtifactWriter:
         dataset.artifact_dir(self.kind).mkdir(parents=True, exist_ok=True)
 
     def final_path(self, suffix: str) -> Path:
+        if suffix == ".json":
+            raise WorkspaceError("the sidecar .json is written with write_sidecar(), last")
         return self.dataset.artifact_path(self.id, suffix)
 
     def path(self, suffix: str) -> Path:
         """A temp path to write the file ``<id><suffix>`` to; it is renamed into place on commit."""
-        if suffix == ".json":
-            raise WorkspaceError("the sidecar .json is written with write_sidecar(), last")
         return self._files.path(self.final_path(suffix))
 
     def write_parquet(self, table: Any, suffix: str = ".parquet", **kwargs: Any) -> Path:
-        tmp = self.path(suffix)
-        write_parquet(table, tmp, **kwargs)
-        return self.final_path(suffix)
+        return self._files.write_parquet(self.final_path(suffix), table, **kwargs)
 
     def write_json(self, obj: Any, suffix: str) -> Path:
         """An extra JSON file of the artifact (not the sidecar), e.g. its default labels' JSON."""
-        if suffix == ".json":
-            raise WorkspaceError("the sidecar .json is written with write_sidecar(), last")
         return self._files.write_json(self.final_path(suffix), obj)
 
     def write_sidecar(

@@ -37,17 +37,15 @@ from pipeline.serving.contracts import (
     read_contract_parquet,
     scope_input_problems,
 )
+from pipeline.stages.labels.table import COLUMNS as LABEL_COLUMNS
 from pipeline.stages.lineage import is_default_labels, scope_chain_problems
-from pipeline.stages.scope import SCOPE_PARQUET_COLUMNS
+from pipeline.stages.scope import SCOPE_PARQUET_COLUMNS, UNKNOWN_CLUSTER
 
 SCOPE_ID_RE = re.compile(r"^scopes-\d{3,}$")
 CLUSTER_ID_RE = re.compile(r"^\d+_\d+$")
 FLAT_CLUSTER_ID_RE = re.compile(r"^\d+$")
-UNKNOWN_CLUSTER = "unknown"  # pipeline.stages.scope.UNKNOWN_CLUSTER (not imported: validation stays light)
 REQUIRED_SCOPE_FIELDS = ("id", "embedding_id", "umap_id", "cluster_id", "cluster_labels_id", "scope_uid",
                          "lancedb_table_id", "cluster_labels_lookup", "rows", "hierarchical_labels")
-TOPONYMY_COLUMNS = ("cluster", "layer", "label", "description", "hull", "count", "parent_cluster", "children",
-                    "centroid_x", "centroid_y", "indices", "topic_specificity")
 
 
 def label_artifact_problems(dataset: Dataset, scope: dict) -> list[str]:
@@ -75,7 +73,7 @@ def label_artifact_problems(dataset: Dataset, scope: dict) -> list[str]:
     import pyarrow.parquet as pq
 
     names = pq.read_schema(parquet).names
-    missing = [c for c in TOPONYMY_COLUMNS if c not in names]
+    missing = [c for c in LABEL_COLUMNS if c not in names]
     if missing:
         problems.append(f"labels: clusters/{labels_id}.parquet lacks column(s) {', '.join(missing)}")
     if "topic_specificity" in names:

@@ -235,7 +235,7 @@ def _write_links_set(dataset: Dataset, edges: pd.DataFrame, nodes: pd.DataFrame,
 def load_links(dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(edges, node stats, meta) as written by :func:`run_links`."""
     return (read_contract_parquet(dataset.links_edges_path), read_contract_parquet(dataset.links_node_stats_path),
-            read_json(dataset.links_meta_path))
+            load_links_meta(dataset))
 
 
 def load_links_meta(dataset: Dataset) -> dict:

@@ -50,6 +50,7 @@ from pipeline.serving.contracts import (
     to_arrow_table,
     validate_scope_input_df,
 )
+from pipeline.stages.labels.table import COLUMNS as LABEL_COLUMNS
 from pipeline.stages.lineage import DEFAULT_LABELS, DEFAULT_LABELS_SUFFIX, resolve_scope_inputs
 from pipeline.stages.links import run_links
 
@@ -86,9 +87,6 @@ class ScopeConfig(StageConfig):
 
 # The agreed artifact files are read directly (not through the stage modules): scope assembly
 # then needs neither umap/numba nor toponymy/litellm imported, which take seconds.
-TOPONYMY_COLUMNS = ["cluster", "layer", "label", "description", "hull", "count", "parent_cluster", "children",
-                    "centroid_x", "centroid_y", "indices", "topic_specificity"]
-
 
 def _read_columns(dataset: Dataset, artifact_id: str, suffix: str, columns: list[str], what: str) -> pd.DataFrame:
     import pyarrow.parquet as pq
@@ -115,7 +113,7 @@ def load_label_rows(dataset: Dataset, lineage: dict) -> tuple[pd.DataFrame, bool
     """(label rows, hierarchical?) for the lineage's labels: toponymy rows, or the flat default labels."""
     labels_id = lineage["labels_id"]
     if labels_id != DEFAULT_LABELS:
-        wanted = [c for c in TOPONYMY_COLUMNS if c != "indices"]
+        wanted = [c for c in LABEL_COLUMNS if c != "indices"]
         return _read_columns(dataset, labels_id, ".parquet", wanted, "labels"), True
     import pyarrow.parquet as pq
 
