@@ -17,16 +17,18 @@ def add_commands(subparsers) -> None:
     p.add_argument("--scope", default=None, help="scopes-NNN (default: the latest scope)")
     p.set_defaults(func=cmd_validate)
 
-    p = subparsers.add_parser("tombstone", help="delete rows from what is served (and undo) by ls_index")
+    p = subparsers.add_parser("tombstone", help="delete tweets from what is served (and undo), by tweet id or link")
     tsub = p.add_subparsers(dest="tombstone_command", metavar="ACTION", required=True)
-    for action, text in (("add", "mark rows deleted"), ("remove", "undo: restore rows"),
-                         ("list", "show tombstoned rows"), ("apply", "rewrite a scope for the current tombstones")):
+    for action, text in (("add", "mark tweets deleted"), ("remove", "undo: restore tweets"),
+                         ("list", "show deleted tweets"), ("apply", "rewrite a scope for the current tombstones")):
         q = tsub.add_parser(action, help=text)
         add_data_dir(q)
         if action in ("add", "remove"):
-            q.add_argument("ls_index", type=int, nargs="*", help="row numbers (ls_index)")
             q.add_argument("--tweet", action="append", default=[], metavar="ID_OR_URL",
-                           help="a tweet id or tweet URL (repeatable), as in the studio's delete box")
+                           help="a tweet id or tweet URL (repeatable), as in the studio's delete box; "
+                                "deletions are stored by tweet id, so they hold across re-ingests and updates")
+            q.add_argument("ls_index", type=int, nargs="*",
+                           help="or row numbers (ls_index) of the current ingest")
         if action != "list":
             q.add_argument("--scope", default=None,
                            help="scope to rewrite (default: the latest); 'none' only records the change"
@@ -56,7 +58,10 @@ def cmd_tombstone(args: argparse.Namespace) -> int:
     action = args.tombstone_action
     if action == "list":
         rows = sorted(tomb.load_tombstones(dataset))
+        ids = tomb.deleted_tweet_ids(dataset)
         print(f"{len(rows)} tombstoned row(s)" + (": " + " ".join(map(str, rows)) if rows else ""))
+        if ids:
+            print(f"{len(ids)} deleted tweet id(s): " + " ".join(sorted(ids, key=lambda t: (len(t), t))))
         return 0
     if action in ("add", "remove"):
         named = list(args.ls_index)
@@ -66,7 +71,7 @@ def cmd_tombstone(args: argparse.Namespace) -> int:
                 raise UserError(f"not tweets of dataset '{dataset.name}': {', '.join(unknown)}")
             named += found
         if not named:
-            raise UserError("name the rows: ls_index numbers and/or --tweet ID_OR_URL")
+            raise UserError("name the tweets: --tweet ID_OR_URL (and/or ls_index row numbers)")
         change = tomb.add_tombstones if action == "add" else tomb.remove_tombstones
         rows = change(dataset, named)
     else:

@@ -1,9 +1,16 @@
-"""Tombstones: rows the curator deleted from what gets served.
+"""Tombstones: tweets the curator deleted from what gets served.
 
-A tombstoned row keeps its place (``ls_index`` never changes) with ``deleted=true``, and its
-text and personal columns are blanked in every serving artifact (scope ``-input.parquet``,
-links). The list lives in ``<dataset>/tombstones.json`` — local only, never published —
-so an undo before publishing restores the row from ``input.parquet``.
+A tombstoned row keeps its place with ``deleted=true``, and its text and personal columns
+are blanked in every serving artifact (scope ``-input.parquet``, links). The list lives in
+``<dataset>/tombstones.json`` — local only, never published — so an undo before publishing
+restores the row from ``input.parquet``.
+
+The file names tweets by **id** (``{"tweet_ids": [...]}``): ``ls_index`` is a row number of
+one ingest, so a deletion keyed by it would land on another tweet after a re-ingest or an
+update. Files of the older ``{"deleted": [ls_index, ...]}`` form are still read, mapped to
+ids through the dataset's current ``input.parquet``, and rewritten by id at the next change
+(or by ``migrate_tombstones``). Deleted ids that are not rows of the current ingest stay
+listed, so the tweet stays deleted if a later archive brings it back.
 """
 
 from __future__ import annotations
@@ -24,22 +31,65 @@ from pipeline.core.workspace import (  # noqa: F401  (TOMBSTONES_FILE re-exporte
 )
 
 _STATUS_URL = re.compile(r"/status(?:es)?/(\d+)")
+#: version of the tombstones.json layout written here (1 = the ls_index list, read only)
+TOMBSTONES_FORMAT = 2
 
 
 def tombstones_path(dataset: Dataset):
     return dataset.tombstones_path
 
 
-def load_tombstones(dataset: Dataset) -> set[int]:
-    """The ls_index values currently tombstoned (empty when none)."""
+def _input_ids(dataset: Dataset):
+    """The ``id`` column of input.parquet (strings), in ls_index order."""
+    import pyarrow.parquet as pq
+
+    if not dataset.input_path.is_file():
+        raise WorkspaceError(f"dataset '{dataset.name}' has no input.parquet; ingest it first")
+    return pq.read_table(dataset.input_path, columns=["id"])["id"].cast("string")
+
+
+def _read(dataset: Dataset) -> tuple[set[str], list[int]]:
+    """(tweet ids, ls_index values of a format-1 file) as stored; both empty without a file."""
     path = tombstones_path(dataset)
     if not path.is_file():
-        return set()
+        return set(), []
     try:
         data = read_json(path)
-        return {int(i) for i in data.get("deleted", [])}
+        if "tweet_ids" in data:
+            ids = {str(t) for t in data["tweet_ids"]}
+            if not all(t.isascii() and t.isdigit() for t in ids):
+                raise ValueError("tweet_ids must be tweet ids (digits)")
+            return ids, []
+        return set(), [int(i) for i in data.get("deleted", [])]
     except (ValueError, TypeError, AttributeError) as exc:
         raise WorkspaceError(f"{path} is not a valid tombstones file ({exc}); fix or remove it") from None
+
+
+def deleted_tweet_ids(dataset: Dataset) -> set[str]:
+    """Ids of the tweets the curator deleted (empty when none); survives any re-ingest or update."""
+    ids, rows = _read(dataset)
+    if rows:  # format 1: row numbers of the current ingest
+        column = _input_ids(dataset)
+        ids |= {column[i].as_py() for i in rows if 0 <= i < len(column)}
+    return ids
+
+
+def _rows_of(dataset: Dataset, ids: set[str]) -> set[int]:
+    if not ids:
+        return set()
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    hit = pc.is_in(_input_ids(dataset), value_set=pa.array(sorted(ids), pa.string()))
+    return set(np.flatnonzero(hit.to_numpy(zero_copy_only=False)).tolist())
+
+
+def load_tombstones(dataset: Dataset) -> set[int]:
+    """The ls_index values of the current ingest whose tweet is deleted (empty when none)."""
+    ids, rows = _read(dataset)
+    if rows and not ids:
+        return set(rows)  # format 1 names rows already (no input.parquet read needed)
+    return _rows_of(dataset, deleted_tweet_ids(dataset))
 
 
 def tombstone_mask(dataset: Dataset, n_rows: int) -> np.ndarray:
@@ -50,16 +100,8 @@ def tombstone_mask(dataset: Dataset, n_rows: int) -> np.ndarray:
     return mask
 
 
-def _row_count(dataset: Dataset) -> int:
-    import pyarrow.parquet as pq
-
-    if not dataset.input_path.is_file():
-        raise WorkspaceError(f"dataset '{dataset.name}' has no input.parquet; ingest it first")
-    return pq.ParquetFile(dataset.input_path).metadata.num_rows
-
-
-def _checked(dataset: Dataset, indices: Iterable[int]) -> list[int]:
-    n = _row_count(dataset)
+def _checked(dataset: Dataset, indices: Iterable[int], column) -> list[int]:
+    n = len(column)
     values: list[int] = []
     bad: list[str] = []
     for i in indices:
@@ -80,33 +122,58 @@ def _checked(dataset: Dataset, indices: Iterable[int]) -> list[int]:
     return values
 
 
-def _save(dataset: Dataset, deleted: set[int]) -> None:
+def _id_key(tweet_id: str) -> tuple[int, str]:
+    return len(tweet_id), tweet_id  # numeric order of digit strings
+
+
+def save_deleted_ids(dataset: Dataset, ids: Iterable[str]) -> None:
+    """Write ``tombstones.json`` (by tweet id) for exactly ``ids``."""
     atomic_write_json(tombstones_path(dataset), {
         "dataset": dataset.name,
-        "deleted": sorted(deleted),
+        "format": TOMBSTONES_FORMAT,
+        "tweet_ids": sorted({str(t) for t in ids}, key=_id_key),
         "updated_at": utc_now_iso(),
     })
 
 
+def migrate_tombstones(dataset: Dataset) -> bool:
+    """Rewrite a format-1 (ls_index) file by tweet id; True when it did.
+
+    Run it before replacing ``input.parquet`` in place (an update): afterwards the old row
+    numbers would name other tweets.
+    """
+    ids, rows = _read(dataset)
+    if not rows:
+        return False
+    save_deleted_ids(dataset, deleted_tweet_ids(dataset))
+    return True
+
+
+def _change(dataset: Dataset, indices: Iterable[int], add: bool) -> set[int]:
+    column = _input_ids(dataset)
+    named = {column[i].as_py() for i in _checked(dataset, indices, column)}
+    current = deleted_tweet_ids(dataset)
+    updated = current | named if add else current - named
+    save_deleted_ids(dataset, updated)
+    return _rows_of(dataset, updated)
+
+
 def add_tombstones(dataset: Dataset, indices: Iterable[int]) -> set[int]:
-    """Mark rows deleted; returns the full tombstone set. Run ``apply_tombstones`` to update a scope."""
-    current = load_tombstones(dataset)
-    updated = current | set(_checked(dataset, indices))
-    _save(dataset, updated)
-    return updated
+    """Mark rows (by ls_index) deleted; their tweet ids are stored. Returns the tombstoned ls_index set.
+
+    Run ``apply_tombstones`` to update a scope.
+    """
+    return _change(dataset, indices, add=True)
 
 
 def remove_tombstones(dataset: Dataset, indices: Iterable[int]) -> set[int]:
-    """Undo deletions; returns the remaining tombstone set."""
-    current = load_tombstones(dataset)
-    updated = current - set(_checked(dataset, indices))
-    _save(dataset, updated)
-    return updated
+    """Undo deletions of rows (by ls_index); returns the remaining tombstoned ls_index set."""
+    return _change(dataset, indices, add=False)
 
 
 def clear_tombstones(dataset: Dataset) -> None:
     if tombstones_path(dataset).exists():
-        _save(dataset, set())
+        save_deleted_ids(dataset, ())
 
 
 def unapplied_tombstones(dataset: Dataset, deleted_in_scope: np.ndarray) -> tuple[list[int], list[int]]:
@@ -142,6 +209,7 @@ def rows_for_references(text: str, rows_by_id: Mapping[str, int]) -> tuple[list[
 
 
 __all__ = [
-    "TOMBSTONES_FILE", "load_tombstones", "tombstone_mask", "add_tombstones", "remove_tombstones",
-    "clear_tombstones", "unapplied_tombstones", "tweet_rows", "rows_for_references", "tombstones_path",
+    "TOMBSTONES_FILE", "TOMBSTONES_FORMAT", "load_tombstones", "tombstone_mask", "add_tombstones",
+    "remove_tombstones", "clear_tombstones", "unapplied_tombstones", "tweet_rows", "rows_for_references",
+    "tombstones_path", "deleted_tweet_ids", "save_deleted_ids", "migrate_tombstones",
 ]

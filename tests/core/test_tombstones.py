@@ -10,14 +10,18 @@ import pytest
 from kits.cli import cli
 from pipeline.core.tombstones import (
     add_tombstones,
+    deleted_tweet_ids,
     load_tombstones,
+    migrate_tombstones,
     remove_tombstones,
     rows_for_references,
+    tombstone_mask,
     tombstones_path,
     tweet_rows,
 )
 from pipeline.serving.contracts import PERSONAL_COLUMNS
 from pipeline.serving.validate import validate_scope
+from pipeline.stages.ingest import ingest_archive
 from pipeline.stages.links import load_links
 from pipeline.stages.scope import apply_tombstones, run_scope
 
@@ -36,7 +40,9 @@ def test_add_remove_and_bad_indices(scoped):
         add_tombstones(ds, [1, 999])
     assert load_tombstones(ds) == {3, 6}  # nothing changed by the failed call
     data = json.loads(tombstones_path(ds).read_text())
-    assert data["deleted"] == [3, 6]
+    ids = ds.read_input(["id"])["id"].astype(str)
+    assert data["format"] == 2 and "deleted" not in data
+    assert data["tweet_ids"] == sorted([ids.iat[3], ids.iat[6]], key=int)  # stored by tweet id
 
 
 def test_apply_blanks_everywhere_then_undo_restores(scoped):
@@ -160,3 +166,68 @@ def test_apply_keeps_string_clusters_and_refuses_a_numeric_cluster_scope(scoped)
     pq.write_table(table.set_column(table.schema.get_field_index("cluster"), "cluster", ks), path)
     with pytest.raises(ValueError, match="numeric 'cluster' column"):
         apply_tombstones(ds, scope_id)
+
+
+def _rows_of_ids(ds, ids):
+    column = ds.read_input(["id"])["id"].astype(str)
+    return sorted(int(i) for i in column.index[column.isin(ids)])
+
+
+def test_an_ls_index_file_of_the_old_form_is_read_and_rewritten_by_id(scoped):
+    ds, scope_id = scoped
+    ids = ds.read_input(["id"])["id"].astype(str)
+    tombstones_path(ds).write_text(json.dumps({"dataset": ds.name, "deleted": [3, 7], "updated_at": "2025-01-01"}))
+    assert load_tombstones(ds) == {3, 7}
+    assert deleted_tweet_ids(ds) == {ids.iat[3], ids.iat[7]}
+    assert tombstone_mask(ds, len(ids)).nonzero()[0].tolist() == [3, 7]
+    apply_tombstones(ds, scope_id)
+    assert _serving(ds, scope_id)["deleted"].sum() == 2 and validate_scope(ds, scope_id) == []
+
+    assert migrate_tombstones(ds) is True and migrate_tombstones(ds) is False  # once, then already by id
+    data = json.loads(tombstones_path(ds).read_text())
+    assert data["tweet_ids"] == sorted([ids.iat[3], ids.iat[7]], key=int) and "deleted" not in data
+    tombstones_path(ds).write_text(json.dumps({"dataset": ds.name, "deleted": [3]}))
+    assert add_tombstones(ds, [5]) == {3, 5}  # a change also rewrites the old form by id
+    assert json.loads(tombstones_path(ds).read_text())["tweet_ids"] == sorted([ids.iat[3], ids.iat[5]], key=int)
+
+
+def test_deletions_follow_their_tweets_when_input_rows_move(scoped):
+    """What an update does: input.parquet replaced in place with rows in another order."""
+    import pyarrow.parquet as pq
+
+    ds, _ = scoped
+    ids = ds.read_input(["id"])["id"].astype(str)
+    add_tombstones(ds, [2, 9])
+    wanted = {ids.iat[2], ids.iat[9]}
+    table = pq.read_table(ds.input_path)
+    pq.write_table(table.take(list(range(table.num_rows - 1, 0, -1))), ds.input_path)  # reversed, row 0 gone
+    assert load_tombstones(ds) == set(_rows_of_ids(ds, wanted))
+    assert load_tombstones(ds) != {2, 9}
+    assert deleted_tweet_ids(ds) == wanted
+
+
+def test_deletions_survive_a_re_ingest_that_moves_every_row(tmp_workspace, sample_zip, capsys):
+    """Re-ingesting with likes interleaves like rows by time: every tweet's ls_index changes."""
+    ds = ingest_archive(sample_zip, tmp_workspace, "me")
+    ids = ds.read_input(["id"])["id"].astype(str)
+    add_tombstones(ds, [10, 500])
+    cli(["tombstone", "add", "--data-dir", str(tmp_workspace.data_dir), "--dataset", "me",
+         "--tweet", f"https://x.com/milahu104/status/{ids.iat[1500]}"])
+    chosen = {ids.iat[10], ids.iat[500], ids.iat[1500]}
+    assert "3 tombstoned row(s)" in capsys.readouterr().out
+
+    again = ingest_archive(sample_zip, tmp_workspace, "me", include_likes=True, overwrite=True)
+    rows = sorted(load_tombstones(again))
+    assert rows == _rows_of_ids(again, chosen) and len(rows) == 3
+    assert rows != [10, 500, 1500]  # the rows moved, the deletions followed the tweets
+    assert again.meta()["ingest"]["tombstones_kept"] == 3
+    assert deleted_tweet_ids(again) == chosen
+
+
+def test_an_old_form_file_survives_a_re_ingest_too(tmp_workspace, sample_zip):
+    ds = ingest_archive(sample_zip, tmp_workspace, "me")
+    ids = ds.read_input(["id"])["id"].astype(str)
+    tombstones_path(ds).write_text(json.dumps({"dataset": "me", "deleted": [4, 40]}))
+    again = ingest_archive(sample_zip, tmp_workspace, "me", include_likes=True, overwrite=True)
+    assert sorted(load_tombstones(again)) == _rows_of_ids(again, {ids.iat[4], ids.iat[40]}) != [4, 40]
+    assert json.loads(tombstones_path(again).read_text())["format"] == 2

@@ -13,6 +13,7 @@ import zipfile
 
 import pytest
 
+from kits.archives import ACCOUNT, assert_refused, make_zip, rename_member
 from pipeline.stages.ingest import ArchiveLimits, IngestError, ingest_archive
 
 GOOD_TWEETS = (
@@ -20,30 +21,6 @@ GOOD_TWEETS = (
     '"created_at": "Fri Mar 06 13:02:05 +0000 2026", "full_text": "hello &amp; welcome", '
     '"entities": {"urls": []}, "favorite_count": "1", "retweet_count": "0", "lang": "en"}} ]'
 )
-ACCOUNT = ('window.YTD.account.part0 = [ {"account": {"email": "x@example.invalid", "username": "someone", '
-           '"accountId": "42", "accountDisplayName": "Some One"}} ]')
-
-
-def make_zip(path, members, *, compression=zipfile.ZIP_DEFLATED):
-    """members: {name: bytes|str} or a list of (ZipInfo|name, data)."""
-    items = members.items() if isinstance(members, dict) else members
-    with zipfile.ZipFile(path, "w", compression=compression) as zf:
-        for name, data in items:
-            zf.writestr(name, data.encode() if isinstance(data, str) else data)
-    return path
-
-
-def assert_refused(workspace, source, *needles, limits=None):
-    with pytest.raises(IngestError) as info:
-        ingest_archive(source, workspace, "bad", limits=limits)
-    message = str(info.value)
-    assert "\n" not in message
-    for needle in needles:
-        assert needle.lower() in message.lower(), message
-    # nothing left behind: no dataset, no temp folder
-    data_dir = workspace.data_dir
-    assert not data_dir.exists() or list(data_dir.iterdir()) == []
-    return message
 
 
 def test_a_good_minimal_archive_is_accepted(tmp_path, tmp_workspace):
@@ -224,3 +201,22 @@ def test_cli_reports_one_line_and_exit_code(tmp_path, monkeypatch, capsys):
     assert err[0].startswith("error: cut.zip:data/tweets.js: is truncated")
     assert "download" in err[0]
     assert not (tmp_path / "data" / "x").exists()
+
+
+def test_member_name_with_a_nul_is_refused_though_zipfile_hides_it(tmp_path, tmp_workspace):
+    """zipfile cuts ``ZipInfo.filename`` at a NUL, so this member would pass for data/tweets.js."""
+    raw = b"data/tweets.js\x00/../../x.js"
+    stand_in = "data/tweets.jsX/../../x.js"
+    src = make_zip(tmp_path / "nul.zip", {stand_in: GOOD_TWEETS})
+    rename_member(src, stand_in, raw)
+    with zipfile.ZipFile(src) as z:
+        assert [i.filename for i in z.infolist()] == ["data/tweets.js"]  # what the name check used to see
+    message = assert_refused(tmp_workspace, src, "nul.zip: member name", "contains a NUL byte", "refusing it")
+    assert "'data/tweets.js\\x00/../../x.js'" in message
+
+
+@pytest.mark.parametrize("name", ["data/tweets.js\n", "data/\x1b[2Jtweets.js", "data/like\x7f.js", "data/x\x85.js"])
+def test_member_name_with_a_control_character_is_refused(tmp_path, tmp_workspace, name):
+    src = make_zip(tmp_path / "ctl.zip", {"data/tweets.js": GOOD_TWEETS, name: "x"})
+    message = assert_refused(tmp_workspace, src, "ctl.zip: member name", "control character", "refusing it")
+    assert repr(name) in message

@@ -61,18 +61,21 @@ class CommunityArchive(ArchiveSource):
     def tables(self, include_likes: bool, include_deleted: bool, advance: ProgressFn) -> Iterator[pa.Table]:
         doc = self.doc
         notes = doc.get("note-tweet") or doc.get("noteTweet") or []
-        buffer = RowBuffer(self.account, self.archive_source, notes=NoteIndex(notes if isinstance(notes, list) else []))
+        buffer = RowBuffer(self.account, self.archive_source, notes=NoteIndex(notes if isinstance(notes, list) else []),
+                           bad=self.bad_records)
         tweets = doc.pop("tweets")
-        parts = [("tweets", tweets, buffer.add_tweet)]
-        deleted = doc.get("deleted-tweets") or doc.get("deletedTweets")
+        parts = [("tweets", "tweets", tweets, buffer.add_tweet)]
+        deleted_key = "deleted-tweets" if "deleted-tweets" in doc else "deletedTweets"
+        deleted = doc.get(deleted_key)
         if include_deleted and isinstance(deleted, list):
-            parts.append(("deleted", deleted, lambda r: buffer.add_tweet(r, PRIORITY_DELETED)))
+            parts.append(("deleted", deleted_key, deleted, lambda r: buffer.add_tweet(r, PRIORITY_DELETED)))
         likes = doc.get("like")
         if include_likes and isinstance(likes, list):
-            parts.append(("like", likes, buffer.add_like))
-        counts = {kind: len(items) for kind, items, _ in parts}
+            parts.append(("like", "like", likes, buffer.add_like))
+        counts = {kind: len(items) for kind, _, items, _ in parts}
         bytes_per_item = self.size / (sum(counts.values()) or 1)
-        for kind, items, add in parts:
+        for kind, key, items, add in parts:
+            buffer.start_file(f"{self.label} '{key}' list")
             yield from self._drain(items, add, buffer,
                                    lambda n, kind=kind: advance(int(n * bytes_per_item), kind))
         self.doc = {}

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from pipeline.core.errors import IngestError
 from pipeline.core.progress import Progress, null_progress
+from pipeline.core.tombstones import deleted_tweet_ids, save_deleted_ids
 from pipeline.core.workspace import Dataset, Workspace, atomic_write_json, utc_now_iso, write_parquet
 from pipeline.stages.ingest.community_archive import CommunityArchive
 from pipeline.stages.ingest.records import COLUMNS, PRIORITY, PRIORITY_DELETED, SCHEMA, TWEET_TYPES, Account
@@ -133,6 +134,56 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+SKIP_HINT = ("to ingest the other records and list the skipped ones in meta.json, rerun with "
+             "--skip-bad-records (studio: tick 'Skip bad records'), or export the archive again")
+
+
+def bad_records_error(bad: list) -> IngestError:
+    """One line naming the first malformed record (file, record number, what is wrong) and what to do."""
+    first = bad[0]
+    more = [b for b in bad[1:] if b.file == first.file]
+    others = f" (and {len(more):,} more bad record(s) in that file)" if more else ""
+    return IngestError(f"{first.line()}{others}; {SKIP_HINT}")
+
+
+def skipped_records_lines(meta: dict, limit: int = 200) -> list[str]:
+    """A heading and one line per skipped record of a dataset's meta (at most ``limit``); [] when none."""
+    skipped = meta.get("ingest", {}).get("skipped_records") or []
+    if not skipped:
+        return []
+    lines = [f"skipped {len(skipped):,} malformed record(s) (listed in meta.json under ingest.skipped_records):"]
+    lines += [f"  {r['file']}: record {r['record']:,} {r['detail']}" for r in skipped[:limit]]
+    if len(skipped) > limit:
+        lines.append(f"  … and {len(skipped) - limit:,} more (see meta.json)")
+    return lines
+
+
+def read_tables(archive: ArchiveSource, include_likes: bool, include_deleted: bool, advance,
+                skip_bad_records: bool = False) -> list[pa.Table]:
+    """The archive's rows, one table per file read; stops at the first file with a malformed record
+    unless ``skip_bad_records`` (then they are left out and listed in ``archive.bad_records``)."""
+    tables = []
+    for table in archive.tables(include_likes, include_deleted, advance):
+        if archive.bad_records and not skip_bad_records:
+            raise bad_records_error(archive.bad_records)
+        tables.append(table)
+    return tables
+
+
+def keep_tombstones(workspace: Workspace, name: str, new: Dataset) -> int:
+    """Copy the deleted tweet ids of the dataset ``new`` replaces into it; returns how many.
+
+    Deletions are keyed by tweet id, so they hold for the new rows too: replacing a dataset
+    must not put deleted tweets back online at the next publish.
+    """
+    if not workspace.has_dataset(name):
+        return 0
+    ids = deleted_tweet_ids(workspace.dataset(name))
+    if ids:
+        save_deleted_ids(new, ids)
+    return len(ids)
+
+
 def ingest_archive(
     source,
     workspace: Workspace,
@@ -143,11 +194,15 @@ def ingest_archive(
     overwrite: bool = False,
     progress: Optional[Progress] = None,
     limits: Optional[ArchiveLimits] = None,
+    skip_bad_records: bool = False,
 ) -> Dataset:
     """Ingest an X archive (ZIP or folder, modern or pre-2019) or a Community Archive JSON.
 
     ``name`` defaults to ``<username>-tweets``. Likes and deleted tweets are rows only when
-    asked for. Raises :class:`IngestError` for input that cannot be ingested (and writes nothing).
+    asked for. A malformed record stops the ingest unless ``skip_bad_records``; skipped
+    records are listed in ``meta.json`` (``ingest.skipped_records``). With ``overwrite`` the
+    replaced dataset's deletions (tweet ids) are kept. Raises
+    :class:`IngestError` for input that cannot be ingested (and writes nothing).
     """
     progress = progress or null_progress("ingest")
     path = Path(source).expanduser()
@@ -165,18 +220,20 @@ def ingest_archive(
 
         progress.update(0, total, f"reading {archive.label}")
         with workspace.creating_dataset(name, overwrite=overwrite) as ds:
-            tables = list(archive.tables(include_likes, include_deleted, advance))
+            tables = read_tables(archive, include_likes, include_deleted, advance, skip_bad_records)
             table, duplicates, deleted_rows = dedupe_and_sort(tables)
             del tables
             if table.num_rows == 0:
-                raise IngestError(f"{archive.label}: holds no tweets with an id and a date (its tweets file is "
-                                  "empty); nothing to ingest — check that this is the right archive")
+                bad = f" ({len(archive.bad_records):,} malformed record(s) skipped)" if archive.bad_records else ""
+                raise IngestError(f"{archive.label}: holds no tweets with an id and a date{bad}; nothing to "
+                                  "ingest — check that this is the right archive")
             progress.update(done, total, "writing input.parquet")
             write_parquet(table, ds.input_path)
             meta = build_meta(ds.name, table, archive, path,
                               fingerprint=file_sha256(ds.input_path), duplicates=duplicates,
                               deleted_rows=deleted_rows, include_likes=include_likes,
-                              include_deleted=include_deleted)
+                              include_deleted=include_deleted, skip_bad_records=skip_bad_records)
+            meta["ingest"]["tombstones_kept"] = keep_tombstones(workspace, name, ds) if overwrite else 0
             atomic_write_json(ds.meta_path, meta)
             progress.update(total, total, f"{table.num_rows:,} rows")
     finally:
@@ -185,7 +242,8 @@ def ingest_archive(
 
 
 def build_meta(name: str, table: pa.Table, archive: ArchiveSource, path: Path, *, fingerprint: str,
-               duplicates: int, deleted_rows: int, include_likes: bool, include_deleted: bool) -> dict:
+               duplicates: int, deleted_rows: int, include_likes: bool, include_deleted: bool,
+               skip_bad_records: bool = False) -> dict:
     types = pc.value_counts(table["tweet_type"]).to_pylist()
     by_type = {t: 0 for t in TWEET_TYPES}
     by_type.update({c["values"]: int(c["counts"]) for c in types})
@@ -213,8 +271,10 @@ def build_meta(name: str, table: pa.Table, archive: ArchiveSource, path: Path, *
         "ingest": {
             "include_likes": include_likes,
             "include_deleted": include_deleted,
+            "skip_bad_records": skip_bad_records,
             "records": stats.get("records", {}),
             "skipped": skipped,
+            "skipped_records": [b.to_dict() for b in archive.bad_records],
             "files_read": stats.get("files_read", []),
         },
         "created_at": utc_now_iso(),

@@ -3,6 +3,10 @@
 Errors name the file and what is wrong (not UTF-8 at byte N, wrong prefix, truncated JSON).
 The JSON body is parsed straight from the file's bytes (no text copy of a big part file is
 kept alive); ``orjson`` is used when installed (about 3x faster), else the stdlib.
+
+X cuts long texts inside an emoji's UTF-16 pair and writes the half as a valid JSON escape
+(``"\\ud83d broken"``). orjson refuses such a string and the stdlib returns one Arrow cannot
+store, so a lone surrogate escape becomes ``\\ufffd`` (U+FFFD) and the tweet is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ GRAILBIRD_PREFIX_RE = re.compile(r"\s*Grailbird\.data\.tweets_(\d{4})_(\d{2})\s*
 USER_DETAILS_PREFIX_RE = re.compile(r"\s*var\s+user_details\s*=\s*")
 HEAD_BYTES = 256
 REDOWNLOAD = "the download or extraction was probably interrupted — extract or download the archive again"
+#: a \uD800-\uDFFF escape (not itself escaped), with the low half that may follow a high one
+_SURROGATE_ESCAPE_RE = re.compile(
+    rb"(?<!\\)((?:\\\\)*)\\u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
+    rb"|(?<!\\)((?:\\\\)*)\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+_ANY_SURROGATE_ESCAPE_RE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 UNMODIFIED = "use the unmodified file from the archive"
 
 
@@ -40,12 +50,42 @@ def check_utf8(data: bytes, where: str) -> int:
     return 3 if data.startswith(UTF8_BOM) else 0
 
 
+def replace_lone_surrogates(body: Union[bytes, memoryview]) -> tuple[bytes, int]:
+    """``body`` with every lone UTF-16 surrogate escape made ``\\ufffd``; valid pairs are kept."""
+    count = 0
+
+    def repl(m: re.Match) -> bytes:
+        nonlocal count
+        if m.group(3):  # a high half followed by its low half: a real character
+            return m.group(0)
+        count += 1
+        return (m.group(1) if m.group(2) else m.group(4)) + b"\\ufffd"
+
+    return _SURROGATE_ESCAPE_RE.sub(repl, body), count
+
+
+def _loads(body: Union[bytes, memoryview, str]) -> Any:
+    if _orjson is not None:
+        return _orjson.loads(body)
+    return json.loads(bytes(body) if isinstance(body, memoryview) else body)
+
+
 def loads_json(body: Union[bytes, memoryview, str], where: str) -> Any:
     """Parse JSON; a truncated or malformed file raises with the reason."""
     try:
-        if _orjson is not None:
-            return _orjson.loads(body)
-        return json.loads(bytes(body) if isinstance(body, memoryview) else body)
+        if _orjson is None and not isinstance(body, str) and _ANY_SURROGATE_ESCAPE_RE.search(body):
+            body = replace_lone_surrogates(body)[0]  # the stdlib would accept them, Arrow would not
+        try:
+            return _loads(body)
+        except ValueError:
+            # the rare file with a lone surrogate escape: repair and parse once more (a copy,
+            # only on this path, so good files cost nothing)
+            if isinstance(body, str) or not _ANY_SURROGATE_ESCAPE_RE.search(body):
+                raise
+            repaired, count = replace_lone_surrogates(body)
+            if not count:
+                raise
+            return _loads(repaired)
     except ValueError as exc:
         tail = bytes(body[-64:]) if not isinstance(body, str) else body[-64:].encode()
         tail = tail.rstrip()

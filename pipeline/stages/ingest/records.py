@@ -14,6 +14,11 @@ One row per tweet with the spec's 21 columns (spec §2). Decisions:
 * ``replies``: archives carry no reply count, so it is 0 (kept for the serving schema).
 * Likes: ``id`` = ``liked_tweet_id`` = the liked tweet; ``created_at`` is decoded from the
   tweet id (Snowflake), as likes carry no date; ``created_at_raw`` is null.
+* Malformed records (not an object, a wrong wrapper such as ``{"like": …}`` among tweets,
+  no id, an unparseable date, a text longer than any post can be) are never dropped
+  silently: each becomes a :class:`BadRecord` naming its file and record number, and the
+  caller decides whether that stops the ingest. A like without text is not malformed (X
+  leaves it out for deleted or protected tweets); it is counted in ``skipped``.
 """
 
 from __future__ import annotations
@@ -73,6 +78,8 @@ STATUS_URL_RE = re.compile(
     re.IGNORECASE,
 )
 SNOWFLAKE_EPOCH_MS = 1288834974657
+#: the longest post X allows (a Premium long post); anything longer is not a real record
+MAX_POST_CHARS = 25_000
 #: ids below this predate Snowflake (Nov 2010) and encode no time
 SNOWFLAKE_MIN_ID = 1 << 40
 
@@ -139,6 +146,30 @@ def _int(value: Any) -> int:
         return int(value or 0)
     except (TypeError, ValueError):
         return 0
+
+
+def _text_chars(raw: str) -> int:
+    """Length of a post as written (entities unescaped); only computed for suspiciously long raw text."""
+    return len(raw) if len(raw) <= MAX_POST_CHARS else len(unescape_entities(raw))
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _unwrap(record: Any, wrapper: str) -> tuple[Optional[dict], Optional[tuple[str, str]]]:
+    """``{wrapper: {...}}`` or a bare object → (object, None); anything else → (None, (code, detail))."""
+    if not isinstance(record, dict):
+        return None, ("not_an_object", f"is a JSON {type(record).__name__}, not a {wrapper} object")
+    inner = record.get(wrapper, record)
+    if inner is record and len(record) == 1:
+        key, value = next(iter(record.items()))
+        if isinstance(value, dict):  # one key holding an object: some other record type
+            return None, ("wrong_wrapper", f"is wrapped as {{{key!r}: …}}, not {{{wrapper!r}: …}}")
+    if not isinstance(inner, dict):
+        return None, ("not_an_object", f"holds a JSON {type(inner).__name__} under {wrapper!r}, not an object")
+    return inner, None
 
 
 def _json_list(values: list) -> str:
@@ -256,15 +287,40 @@ def note_text_and_urls(note: dict) -> tuple[str, list[str]]:
 
 # --------------------------------------------------------------------------- row buffer
 
+@dataclass(frozen=True)
+class BadRecord:
+    """A record that cannot become a row: where it is (file, 1-based record number) and why."""
+
+    file: str
+    record: int
+    code: str
+    detail: str
+    id: Optional[str] = None
+
+    def line(self) -> str:
+        return f"{self.file}: record {self.record:,} {self.detail}"
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "record": self.record, "reason": self.code, "detail": self.detail,
+                "id": self.id}
+
+
 @dataclass
 class RowBuffer:
-    """Collects normalised rows column by column; ``to_table`` makes an Arrow table of them."""
+    """Collects normalised rows column by column; ``to_table`` makes an Arrow table of them.
+
+    Call ``start_file`` before each file's records: records are numbered from 1 within it,
+    and malformed ones are appended to ``bad`` (in file and record order) instead of rows.
+    """
 
     account: Account
     archive_source: str
     notes: NoteIndex = field(default_factory=NoteIndex)
     skipped: dict = field(default_factory=dict)
     notes_applied: int = 0
+    bad: list = field(default_factory=list)
+    where: str = ""
+    record_no: int = 0
 
     def __post_init__(self) -> None:
         self._reset()
@@ -273,27 +329,49 @@ class RowBuffer:
         self.cols: dict[str, list] = {name: [] for name in COLUMNS if name != "created_at"}
         self.cols["_time_us"] = []
         self.cols[PRIORITY] = []
+        self.cols["_record"] = []
+        self.cols["_where"] = []
+        self._batch_bad: list[BadRecord] = []
 
     def __len__(self) -> int:
         return len(self.cols["id"])
 
+    def start_file(self, where: str) -> None:
+        """The records that follow come from ``where`` (numbered from 1 again)."""
+        self.where, self.record_no = where, 0
+
     def _skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
+    def _bad(self, code: str, detail: str, tweet_id: Optional[str] = None, record: Optional[int] = None,
+             where: Optional[str] = None) -> None:
+        self._skip(code)
+        self._batch_bad.append(BadRecord(where or self.where, record or self.record_no, code, detail, tweet_id))
+
     def add_tweet(self, record: Any, priority: int = PRIORITY_TWEET) -> None:
         """An X tweet object (``{"tweet": {...}}`` or bare; modern, legacy or API shaped)."""
-        tw = record.get("tweet", record) if isinstance(record, dict) else None
-        if not isinstance(tw, dict):
-            self._skip("not_a_tweet_object")
+        self.record_no += 1
+        tw, problem = _unwrap(record, "tweet")
+        if problem:
+            self._bad(*problem)
             return
         tid = _id_str(tw.get("id_str")) or _id_str(tw.get("id"))
+        if tid is None:
+            given = tw.get("id_str", tw.get("id"))
+            self._bad("no_id", "has no tweet id (neither id_str nor id)" if given is None
+                      else f"has no valid tweet id ({_shown(given)} is not one)")
+            return
         created_raw = tw.get("created_at")
-        if tid is None or not isinstance(created_raw, str) or not created_raw:
-            self._skip("tweet_without_id_or_date")
+        if not isinstance(created_raw, str) or not created_raw.strip():
+            self._bad("bad_date", "has no created_at date", tid)
             return
         text = tw.get("full_text")
         if not isinstance(text, str):
             text = tw.get("text") if isinstance(tw.get("text"), str) else ""
+        if len(text) > MAX_POST_CHARS and _text_chars(text) > MAX_POST_CHARS:
+            self._bad("too_long", f"has a text of {_text_chars(text):,} characters; no post exceeds "
+                      f"{MAX_POST_CHARS:,}", tid)
+            return
         retweeted = tw.get("retweeted_status")
         is_retweet = text.startswith("RT @") or isinstance(retweeted, dict)
         if isinstance(retweeted, dict):
@@ -333,6 +411,10 @@ class RowBuffer:
 
         if self.notes:
             note = self.notes.match(tid, created_raw, text)
+            if note is not None and _text_chars(note["core"]["text"]) > MAX_POST_CHARS:
+                self._bad("too_long", f"has a note tweet of {_text_chars(note['core']['text']):,} characters; "
+                          f"no post exceeds {MAX_POST_CHARS:,}", tid)
+                return
             if note is not None:
                 text, note_urls = note_text_and_urls(note)
                 urls.extend(u for u in note_urls if u not in urls)
@@ -379,20 +461,27 @@ class RowBuffer:
         c["tweet_type"].append(tweet_type)
         c["archive_source"].append(self.archive_source)
         c[PRIORITY].append(priority)
+        c["_record"].append(self.record_no)
+        c["_where"].append(self.where)
 
     def add_like(self, record: Any) -> None:
         """A ``like.js`` item; likes without ``fullText`` are skipped and counted."""
-        like = record.get("like", record) if isinstance(record, dict) else None
-        if not isinstance(like, dict):
-            self._skip("not_a_like_object")
+        self.record_no += 1
+        like, problem = _unwrap(record, "like")
+        if problem:
+            self._bad(*problem)
             return
         tid = _id_str(like.get("tweetId"))
         text = like.get("fullText")
         if tid is None:
-            self._skip("like_without_id")
+            self._bad("no_id", "has no liked tweet id (tweetId)")
             return
         if not isinstance(text, str) or not text.strip():
             self._skip("like_without_text")
+            return
+        if len(text) > MAX_POST_CHARS and _text_chars(text) > MAX_POST_CHARS:
+            self._bad("too_long", f"has a text of {_text_chars(text):,} characters; no post exceeds "
+                      f"{MAX_POST_CHARS:,}", tid)
             return
         url = like.get("expandedUrl")
         author = None
@@ -423,9 +512,14 @@ class RowBuffer:
         c["tweet_type"].append("like")
         c["archive_source"].append(self.archive_source)
         c[PRIORITY].append(PRIORITY_LIKE)
+        c["_record"].append(self.record_no)
+        c["_where"].append(self.where)
 
     def to_table(self) -> pa.Table:
-        """The rows collected so far as an Arrow table (spec columns + priority), then empties the buffer."""
+        """The rows collected so far as an Arrow table (spec columns + priority), then empties the buffer.
+
+        Tweets whose date does not parse are left out and join ``bad``.
+        """
         c = self.cols
         raw = pa.array(c["created_at_raw"], pa.string())
         parsed = parse_created_at(raw)
@@ -436,6 +530,17 @@ class RowBuffer:
             arrays.append(created if name == "created_at" else pa.array(c[name], typ))
         arrays.append(pa.array(c[PRIORITY], pa.int8()))
         table = pa.Table.from_arrays(arrays, schema=SCHEMA.append(pa.field(PRIORITY, pa.int8())))
+        # likes carry no date (a pre-2010 liked id gives none): only tweets must have one
+        undated = pc.and_(pc.is_null(created), pc.not_equal(table[PRIORITY], PRIORITY_LIKE))
+        if pc.any(undated).as_py():
+            for i in pc.indices_nonzero(undated).to_pylist():
+                self._bad("bad_date", f"has created_at {_shown(c['created_at_raw'][i])}, which is not a date",
+                          c["id"][i], record=c["_record"][i], where=c["_where"][i])
+            table = table.filter(pc.invert(undated))
+        rank: dict[str, int] = {}
+        for b in self._batch_bad:
+            rank.setdefault(b.file, len(rank))
+        self.bad.extend(sorted(self._batch_bad, key=lambda b: (rank[b.file], b.record)))
         self._reset()
         return table
 

@@ -11,6 +11,7 @@ A folder gets the same caps, and symlinks that point outside it are refused.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import zipfile
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from typing import Optional
 from pipeline.core.errors import IngestError
 
 CHUNK = 1 << 20
+#: C0 controls, DEL and C1 controls: never in a genuine archive's member names
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,16 @@ class ArchiveFiles:
 
 
 def _check_member_name(label: str, raw_name: str) -> Optional[str]:
-    """The member's normalised relative path, None for a directory entry; hostile names raise."""
+    """The member's normalised relative path, None for a directory entry; hostile names raise.
+
+    ``raw_name`` must be the name as stored (``ZipInfo.orig_filename``): ``ZipInfo.filename``
+    is cut at a NUL, which would hide ``data/tweets.js\\x00/../../x.js`` behind ``data/tweets.js``.
+    """
+    bad = CONTROL_RE.search(raw_name)
+    if bad:
+        what = "a NUL byte" if bad.group() == "\x00" else f"the control character {bad.group()!r}"
+        raise IngestError(f"{label}: member name {raw_name!r} contains {what}; refusing it. "
+                          f"{_fix_hint(capital=True)}")
     name = raw_name.replace("\\", "/")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise IngestError(
@@ -119,9 +131,6 @@ def _check_member_name(label: str, raw_name: str) -> Optional[str]:
             f"{label}: member '{raw_name}' points outside the archive (zip slip); refusing it. "
             f"{_fix_hint(capital=True)}"
         )
-    if "\x00" in name:
-        raise IngestError(f"{label}: member name {raw_name!r} contains a NUL byte; refusing it. "
-                          f"{_fix_hint(capital=True)}")
     if name.endswith("/"):
         return None
     return "/".join(p for p in parts if p not in ("", "."))
@@ -151,7 +160,7 @@ class ZipArchiveFiles(ArchiveFiles):
             )
         by_name: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
-            name = _check_member_name(self.label, info.filename)
+            name = _check_member_name(self.label, info.orig_filename)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise IngestError(

@@ -78,6 +78,9 @@ class ArchiveSource:
     def __init__(self) -> None:
         self.account = Account()
         self.stats: dict = {}
+        #: malformed records met so far (``records.BadRecord``), in file and record order;
+        #: grows while ``tables`` runs, so a caller can stop at the first file that has one
+        self.bad_records: list = []
 
     def total_bytes(self, include_likes: bool, include_deleted: bool) -> int:
         raise NotImplementedError
@@ -171,12 +174,14 @@ class ModernXArchive(ArchiveSource):
         return sum(self.files.size(n) for n in names)
 
     def tables(self, include_likes: bool, include_deleted: bool, advance: ProgressFn) -> Iterator[pa.Table]:
-        buffer = RowBuffer(self.account, self.archive_source, notes=self._read_notes(advance))
+        buffer = RowBuffer(self.account, self.archive_source, notes=self._read_notes(advance),
+                           bad=self.bad_records)
         counts = {"tweets": 0, "deleted": 0, "like": 0}
         files_read = []
         for kind, name in self._reading_plan(include_likes, include_deleted):
             records = parse_ytd(self.files.read(name), self.files.where(name), YTD_NAMES[kind])
             counts[kind] += len(records)
+            buffer.start_file(self.files.where(name))
             for record in records:
                 if kind == "like":
                     buffer.add_like(record)
@@ -218,11 +223,12 @@ class LegacyXArchive(ArchiveSource):
         return sum(self.files.size(n) for n in self.months)
 
     def tables(self, include_likes: bool, include_deleted: bool, advance: ProgressFn) -> Iterator[pa.Table]:
-        buffer = RowBuffer(self.account, self.archive_source)
+        buffer = RowBuffer(self.account, self.archive_source, bad=self.bad_records)
         total = 0
         for name in self.months:
             records = parse_prefixed(self.files.read(name), self.files.where(name), GRAILBIRD_PREFIX_RE,
                                      "Grailbird.data.tweets_YYYY_MM = [", list)
+            buffer.start_file(self.files.where(name))
             if not self.account.username:  # no user_details.js: the tweets name their author
                 for record in records[:1]:
                     user = record.get("user") if isinstance(record, dict) else None
