@@ -11,7 +11,8 @@ import pytest
 from pipeline.core.progress import Cancelled, Progress
 from pipeline.core.workspace import WorkspaceError
 from pipeline.stages.embed.embedders import EmbedderError, get_embedder
-from pipeline.stages.embed.stage import EmbedConfig, embedder_for, load_embeddings, run_embed
+from pipeline.core import textnorm
+from pipeline.stages.embed.stage import EmbedConfig, embedder_for, load_embeddings, run_embed, texts_to_embed
 from support import copy_dataset
 
 
@@ -23,6 +24,8 @@ def test_embedding_artifact_fields(mapped_dataset):
     assert side["provider"] == "local" and side["model_id"] == "wordllama-l2-supercat-256"
     assert side["dimensions"] == 256 and side["rows"] == n
     assert side["text_column"] == "text" and side["prefix"] == ""
+    assert side["text_normalisation"] == {"name": textnorm.NAME, "version": textnorm.VERSION,
+                                          "inner_handles": "name", "parent_context": False}
     assert side["inputs"] == {"input": ds.input_fingerprint()}
     assert side["params"]["provider"] == "local"
     assert {"embed_s", "write_s", "total_s"} <= set(side["timings"]) and side["texts_per_s"] > 0
@@ -38,7 +41,7 @@ def test_embedding_artifact_fields(mapped_dataset):
 def test_rows_stay_in_input_order_and_the_embedder_is_reproducible(mapped_dataset):
     """Length-sorted batching must not shuffle rows: re-embedding some rows gives the same vectors."""
     ds = mapped_dataset
-    texts = ds.read_input(["text"])["text"].tolist()
+    texts = texts_to_embed(ds, EmbedConfig(provider="local"))
     X = load_embeddings(ds)
     rows = [0, 7, len(texts) // 2, len(texts) - 1]
     embedder = embedder_for(ds, ds.latest("embedding"))
@@ -47,6 +50,33 @@ def test_rows_stay_in_input_order_and_the_embedder_is_reproducible(mapped_datase
     np.testing.assert_allclose(again, X[rows], atol=2e-4)
     # toponymy's sentence-transformers-style call works on the same embedder
     assert embedder.encode([texts[0]], show_progress_bar=False).shape == (1, 256)
+
+
+def test_the_text_for_meaning_is_embedded_and_the_served_text_kept(mapped_dataset):
+    """Replies are embedded without their address line, so they do not group by whom they answer."""
+    ds = mapped_dataset
+    served = ds.read_input(["text"])["text"].tolist()
+    embedded = texts_to_embed(ds, EmbedConfig(provider="local"))
+    assert len(embedded) == len(served)
+    replies = [i for i, t in enumerate(served) if t.startswith("@") and not t.split()[-1].startswith("@")]
+    assert len(replies) > 1000  # the sample is mostly replies
+    # only a reply of nothing but handles and a t.co link keeps its address line (nothing else to embed)
+    kept = [embedded[i] for i in replies if embedded[i].startswith("@")]
+    assert len(kept) <= 5 and all(textnorm.normalise(t) == t for t in kept)
+    # URLs are noise to the embedder; only a tweet of nothing but handles and a t.co link keeps one
+    assert sum("http" in t for t in served) > 250 and sum("http" in t for t in embedded) <= 5
+    retweets = [i for i, t in enumerate(served) if t.startswith("RT @")]
+    kept = [embedded[i] for i in retweets if embedded[i].startswith("RT @")]
+    assert len(retweets) > 200 and len(kept) <= 5 and all(textnorm.normalise(t) == t for t in kept)
+    # the stored vectors are those of the normalised text, and input.parquet still holds the original
+    X = load_embeddings(ds)
+    embedder = embedder_for(ds, ds.latest("embedding"))
+    i = replies[0]
+    assert served[i].startswith("@") and served == ds.read_input(["text"])["text"].tolist()
+    np.testing.assert_allclose(embedder.embed([embedded[i]])[0], X[i], atol=2e-4)
+    assert not np.allclose(embedder.embed([served[i]])[0], X[i], atol=2e-2)
+    raw = texts_to_embed(ds, EmbedConfig(provider="local", normalise=False))
+    assert raw == [t if isinstance(t, str) else "" for t in served]
 
 
 def _best_match_margin(X):

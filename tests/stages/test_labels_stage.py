@@ -192,3 +192,37 @@ def test_missing_or_bad_inputs_give_clear_errors(mapped_dataset, tmp_path):
     with pytest.raises(ValueError, match="noise"):
         run_labels(ds, LabelConfig(provider="offline"))
     assert ds.list_ids("toponymy") == mapped_dataset.list_ids("toponymy")
+
+
+def test_every_sample_label_is_readable(labels):
+    """Issue 19's rules on every label of the sample: no bare handle, number, URL or date; siblings
+    named apart; written in the cluster's dominant language; the normalisation recorded."""
+    from pipeline.core import textnorm
+    from pipeline.stages.labels.keyterms import archive_handles, content_words, label_problem, language_of
+
+    ds, toponymy_id, table, side = labels
+    served = ds.read_input(["text"])["text"].fillna("").tolist()
+    handles = archive_handles(served)
+    assert len(handles) > 300  # the sample is mostly replies: the rule has something to catch
+    problems = {row.label: label_problem(row.label, handles) for row in table.itertuples()}
+    assert {label: why for label, why in problems.items() if why} == {}
+    for term in (row.label for row in table.itertuples()):
+        assert not any(w.lower().lstrip("@") in handles for w in term.replace(",", " ").split()), term
+    for parent, group in table.groupby(table["parent_cluster"].fillna("top")):
+        names = group["label"].str.lower().tolist()
+        assert len(names) == len(set(names)), f"siblings under {parent} share a name: {names}"
+    assert side["text_normalisation"]["name"] == textnorm.NAME
+    assert side["text_normalisation"]["version"] == textnorm.VERSION
+    # each label word comes from the cluster's tweets in its dominant language
+    meaning = [textnorm.normalise(t) for t in served]
+    mixed = 0
+    for row in table[table["layer"] == 0].itertuples():
+        texts = [meaning[i] for i in row.indices]
+        langs = [language_of(t) for t in texts]
+        major = max({"de", "en"}, key=langs.count)
+        native = set().union(*(content_words(t) for t, lang in zip(texts, langs) if lang == major))
+        words = content_words(row.label)
+        assert words, row.label
+        if not all(w in native for w in words):
+            mixed += 1
+    assert mixed <= 1, f"{mixed} layer-0 labels use words not found in the cluster's dominant-language tweets"

@@ -18,15 +18,18 @@ from typing import Optional, Sequence
 import numpy as np
 import param
 
+from pipeline.core import textnorm
 from pipeline.core.config import StageConfig
 from pipeline.core.errors import ConfigError, LineageError
 from pipeline.core.progress import Progress, null_progress
 from pipeline.core.workspace import Dataset, WorkspaceError, atomic_path
 from pipeline.stages.embed.embedders import Embedder, EmbedderError, default_provider, get_embedder
+from pipeline.stages.links import build_edges
+from pipeline.stages.embed.reuse import plan_reuse
 
 __all__ = [
     "EmbedConfig", "run_embed", "get_embedder", "embedder_for", "load_embeddings",
-    "EmbedderError", "Embedder",
+    "EmbedderError", "Embedder", "texts_to_embed", "meaning_texts", "read_meaning_texts",
 ]
 
 H5_DATASET = "embeddings"
@@ -45,6 +48,14 @@ class EmbedConfig(StageConfig):
                         "all-MiniLM-L6-v2-int8 for a transformer ~200x slower; voyage: voyage-4-lite)")
     text_column = param.String(default="text", doc="input.parquet column to embed")
     prefix = param.String(default="", doc="text put before every tweet (e.g. an instruction)")
+    normalise = param.Boolean(
+        default=True, doc="embed the text for meaning: leading reply @handles, 'RT @x:' and URLs removed "
+                          "(served text is unchanged); off = the column as it is")
+    inner_handles = param.Selector(
+        default="name", objects=list(textnorm.INNER_HANDLES),
+        doc="@handles inside the sentence: 'name' = the name without '@', 'keep' as written, 'drop'")
+    parent_context = param.Boolean(
+        default=False, doc="add the text of a reply's in-archive parent (self-thread, quoted tweet) to it")
     batch_size = param.Integer(default=64, bounds=(1, 1024),
                                doc="local ONNX models: texts per inference batch")
     max_batch_tokens = param.Integer(
@@ -74,16 +85,54 @@ def _resolve_embedder(config: EmbedConfig) -> Embedder:
     return embedder
 
 
-def _texts(dataset: Dataset, config: EmbedConfig) -> list[str]:
+def normalisation(config: EmbedConfig) -> Optional[dict]:
+    """The sidecar record of how the config turns tweets into text (None: the column as it is)."""
+    return textnorm.describe(config.inner_handles, config.parent_context) if config.normalise else None
+
+
+def parent_rows(frame) -> np.ndarray:
+    """Row of each row's in-archive parent: the tweet it replies to, else the one it quotes (-1: none)."""
+    edges = build_edges(frame)
+    edges = edges[edges["internal_target"]]
+    parent = np.full(len(frame), -1, dtype=np.int64)
+    # quotes first, so a reply edge (the conversation) overwrites a quote of the same row
+    for kind in ("quote", "reply"):
+        part = edges[edges["edge_type"] == kind]
+        parent[part["src_ls_index"].to_numpy(np.int64)] = part["dst_ls_index"].to_numpy(np.int64)
+    return parent
+
+
+def meaning_texts(texts: Sequence, norm: Optional[dict], parents: Optional[np.ndarray] = None) -> list[str]:
+    """Row texts as ``norm`` (a :func:`normalisation` record) says: normalised, with parent context."""
+    texts = [t if isinstance(t, str) else "" for t in texts]
+    if not norm:
+        return texts
+    out = [textnorm.normalise(t, norm.get("inner_handles", "name")) for t in texts]
+    if norm.get("parent_context") and parents is not None:
+        out = [textnorm.with_context(t, out[p] if p >= 0 else None) for t, p in zip(out, parents)]
+    return out
+
+
+def read_meaning_texts(dataset: Dataset, text_column: str, norm: Optional[dict]) -> list[str]:
+    """The texts of ``dataset`` as ``norm`` says (the embed stage and the labels stage read the same)."""
+    columns = [text_column]
+    if norm and norm.get("parent_context"):
+        columns += [c for c in ("id", "in_reply_to_status_id", "urls_json", "tweet_type", "is_retweet", "is_like")
+                    if c != text_column and c in dataset.input_columns()]
     try:
-        frame = dataset.read_input([config.text_column])
+        frame = dataset.read_input(columns)
     except (KeyError, ValueError) as exc:
         raise ConfigError(
-            f"dataset '{dataset.name}' input.parquet has no column '{config.text_column}' "
+            f"dataset '{dataset.name}' input.parquet has no column '{text_column}' "
             f"to embed ({exc}); set text_column to an existing text column"
         ) from None
-    column = frame[config.text_column]
-    texts = [t if isinstance(t, str) else "" for t in column.tolist()]
+    parents = parent_rows(frame) if norm and norm.get("parent_context") and "id" in frame.columns else None
+    return meaning_texts(frame[text_column].tolist(), norm, parents)
+
+
+def texts_to_embed(dataset: Dataset, config: EmbedConfig) -> list[str]:
+    """The exact strings sent to the embedder, row i = ``ls_index`` i (normalised, prefix added)."""
+    texts = read_meaning_texts(dataset, config.text_column, normalisation(config))
     if not texts:
         raise LineageError(f"dataset '{dataset.name}' has no rows to embed; ingest an archive with tweets")
     return [config.prefix + t for t in texts] if config.prefix else texts
@@ -162,7 +211,7 @@ def run_embed(
     config = config or EmbedConfig()
     progress = progress or null_progress("embed")
     started = time.perf_counter()
-    texts = _texts(dataset, config)
+    texts = texts_to_embed(dataset, config)
     embedder = embedder or _resolve_embedder(config)
     n = len(texts)
 
@@ -179,8 +228,12 @@ def run_embed(
         store = _PartialStore(dataset.artifact_dir("embedding") / f"{PARTIAL_PREFIX}{key}")
         covered = store.load(vectors)
     resumed = int(covered.sum())
+    # unchanged tweets (same id, same string) keep the vector of an earlier embedding
+    reuse = plan_reuse(dataset, embedder.provider, embedder.model_id, dims, texts, load_embeddings)
+    covered |= reuse.fill(vectors, order)
+    already = int(covered.sum())
     ticker = _Ticker(progress, n)
-    ticker.done = resumed
+    ticker.done = already
     progress.update(resumed, n, f"embedding with {embedder.provider}/{embedder.model_id}"
                     + (f" (resuming: {resumed} rows already done)" if resumed else ""))
 
@@ -194,7 +247,7 @@ def run_embed(
         if store is not None:
             store.save(start, end, block)
         ticker.done += end - start
-        rate = (ticker.done - resumed) / max(time.perf_counter() - embed_started, 1e-9)
+        rate = (ticker.done - already) / max(time.perf_counter() - embed_started, 1e-9)
         progress.update(ticker.done, n, f"{rate:.0f} texts/s")
     embed_seconds = time.perf_counter() - embed_started
 
@@ -217,11 +270,14 @@ def run_embed(
             "normalized": True,
             "text_column": config.text_column,
             "prefix": config.prefix,
+            "text_normalisation": normalisation(config),
             "min_values": embeddings.min(axis=0).tolist(),
             "max_values": embeddings.max(axis=0).tolist(),
             "resumed_rows": resumed,
-            "texts_per_s": round((n - resumed) / max(embed_seconds, 1e-9), 1),
+            "texts_per_s": round((n - already) / max(embed_seconds, 1e-9), 1),
+            **reuse.sidecar_fields(n),
         }
+        reuse.write(art)
         if embedder.provider == "voyage":
             fields["requests"] = getattr(embedder, "requests_sent", None)
             fields["rate_limited"] = getattr(embedder, "rate_limited", None)

@@ -8,7 +8,7 @@ from pipeline.core.config import StageConfig
 
 PROVIDERS = ["auto", "offline", "openai", "anthropic"]
 DEFAULT_MODELS = {
-    "offline": "keyphrase-cover-v1",
+    "offline": "keyphrase-ctfidf-v2",  # v2: c-TF-IDF phrases, no handle/number/URL/date names
     "openai": "gpt-4o-mini",
     "anthropic": "claude-haiku-4-5-20251001",
 }

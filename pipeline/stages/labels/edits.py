@@ -134,7 +134,7 @@ def relabel(dataset, toponymy_id: str, cluster_ids: Iterable[str], config: Optio
     from pipeline.stages.labels.clusterer import AdaptiveClusterLayerText
     from pipeline.stages.labels.namers import make_namer
     from pipeline.stages.labels.prompts import label_prompt_templates, with_relabel_note
-    from pipeline.stages.labels.stage import EmbedderAdapter, clean_text
+    from pipeline.stages.labels.stage import EmbedderAdapter, dataset_handles, label_texts
 
     t0 = time.perf_counter()
     progress = progress or null_progress("relabel")
@@ -148,7 +148,8 @@ def relabel(dataset, toponymy_id: str, cluster_ids: Iterable[str], config: Optio
     config = config or LabelConfig.from_dict(params)
     namer = namer or make_namer(config)
 
-    texts = [clean_text(t) for t in dataset.read_input(["text"])["text"].tolist()]
+    texts, _ = label_texts(dataset, side["embedding_id"])
+    namer.prepare(texts, dataset_handles(dataset))
     embeddings = load_embeddings(dataset, side["embedding_id"])
     embedder = EmbedderAdapter(embedder_for(dataset, side["embedding_id"]))
     rng = np.random.default_rng(config.seed)

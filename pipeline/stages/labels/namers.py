@@ -23,7 +23,16 @@ from toponymy.llm_wrappers import AsyncLLMWrapper, FailFastLLMError
 from pipeline.core.errors import NamingError
 from pipeline.core.progress import Cancelled
 from pipeline.stages.labels.config import DEFAULT_MODELS, LabelConfig
-from pipeline.stages.labels.keyterms import content_words, coverage, covers
+from pipeline.stages.labels.keyterms import (
+    PhraseStats,
+    content_words,
+    coverage,
+    covers,
+    dominant_language,
+    label_problem,
+    language_of,
+    phrase_analyzer,
+)
 from pipeline.stages.labels.prompts import (
     parse_answer,
     prompt_key,
@@ -82,6 +91,10 @@ class RecordingNamer(AsyncLLMWrapper):
         self.on_call: Optional[Callable[[dict], None]] = None  # progress hook; may raise Cancelled
         self._lock = threading.Lock()
         self._loop_state: Optional[tuple] = None
+
+    def prepare(self, texts: list[str], handles: frozenset = frozenset()) -> None:
+        """Called with the corpus (the texts the prompts quote) and its @handles before naming.
+        API namers need nothing: the model reads the prompt; the offline namer keeps statistics."""
 
     # ---- provider specifics
     def _make_client(self) -> Any:
@@ -304,24 +317,34 @@ class AnthropicNamer(RecordingNamer):
 class OfflineNamer(RecordingNamer):
     """A deterministic namer that reads toponymy's prompt and answers in its JSON format.
 
-    Names: the keyphrases (in toponymy's order) that together cover the most exemplars shown;
-    the judge score is the share of sample tweets containing a word of the label (keyphrase
-    coverage). Token counts are estimates (4 characters per token).
+    Names: the most distinctive phrases of the cluster, c-TF-IDF style — how many exemplars
+    shown contain a phrase (toponymy's keyphrases for the cluster count extra), weighted by
+    its rarity in the whole corpus, longer phrases preferred — in the cluster's dominant
+    language, never a bare @handle, number, URL or date. The judge score is the share of
+    sample tweets containing a word of the label (keyphrase coverage). Token counts are
+    estimates (4 characters per token).
     """
 
     provider = "offline"
 
-    def __init__(self, model: str = DEFAULT_MODELS["offline"], max_terms: int = 3, **kwargs: Any):
+    def __init__(self, model: str = DEFAULT_MODELS["offline"], max_terms: int = 2, **kwargs: Any):
         kwargs.setdefault("retry_backoff", 0.0)
         super().__init__(model, **kwargs)
         self.max_terms = max_terms
+        self.corpus: Optional[PhraseStats] = None
+        self.handles: frozenset = frozenset()
+
+    def prepare(self, texts: list[str], handles: frozenset = frozenset()) -> None:
+        self.corpus = PhraseStats(texts)
+        self.handles = frozenset(h.lower() for h in handles)
 
     async def _complete(self, client: Any, system: str, user: str, max_tokens: int) -> tuple[str, int, int]:
-        text = offline_answer(system, user, self.max_terms)
+        text = offline_answer(system, user, self.max_terms, self.corpus, self.handles)
         return text, (len(system) + len(user)) // 4, len(text) // 4
 
 
-def offline_answer(system: str, user: str, max_terms: int = 3) -> str:
+def offline_answer(system: str, user: str, max_terms: int = 2, corpus: Optional[PhraseStats] = None,
+                   handles: frozenset = frozenset()) -> str:
     """The offline namer's JSON answer to a naming, disambiguation or judge prompt."""
     import json
 
@@ -333,55 +356,87 @@ def offline_answer(system: str, user: str, max_terms: int = 3) -> str:
         answer = {"score": round(score, 4),
                   "reason": f"{hits} of {len(info['texts'])} sample texts contain a word of the label"}
     elif kind == "disambiguate":
-        answer = _disambiguate(read_disambiguation_prompt(user))
+        answer = _disambiguate(read_disambiguation_prompt(user), handles)
     else:
         info = read_naming_prompt(user)
-        name, covered, terms = _cover(info["keywords"], info["exemplars"], max_terms)
-        shown = len(info["exemplars"])
-        spec = covered / shown if shown else 0.5
-        about = ", ".join(terms[:-1]) + (" and " if len(terms) > 1 else "") + terms[-1]
-        answer = {"topic_name": name,
-                  "topic_description": f"Posts about {about}; {covered} of {shown} sample posts mention them.",
-                  "topic_specificity": round(spec, 4)}
+        terms = distinctive_phrases(info["keywords"], info["exemplars"], max_terms, corpus, handles)
+        texts = [set(content_words(e)) for e in info["exemplars"]]
+        covered = sum(1 for t in texts if any(covers(content_words(k), t) for k in terms))
+        shown = len(texts)
+        about = ", ".join(terms[:-1]) + (" & " if len(terms) > 1 else "") + terms[-1]
+        sentence = ("Beiträge über {about}; {covered} von {shown} Beispielen erwähnen es."
+                    if dominant_language(info["exemplars"]) == "de"
+                    else "Posts about {about}; {covered} of {shown} sample posts mention them.")
+        name = ", ".join(terms)
+        answer = {"topic_name": name[:1].upper() + name[1:],
+                  "topic_description": sentence.format(about=about, covered=covered, shown=shown),
+                  "topic_specificity": round(covered / shown, 4) if shown else 0.5}
     return json.dumps(answer, ensure_ascii=False)
 
 
-def _cover(keywords: list[str], exemplars: list[str], max_terms: int) -> tuple[str, int, list[str]]:
-    """Greedy cover of the exemplars by keyphrases; returns (name, covered count, terms)."""
-    texts = [set(content_words(e)) for e in exemplars]
-    candidates = [(k, content_words(k)) for k in keywords]
-    candidates = [(k, w) for k, w in candidates if w]
-    if not candidates:
-        counts = Counter(w for words in texts for w in words)
-        candidates = [(w, [w]) for w, _ in counts.most_common(max_terms)]
-    if not candidates:
-        raise _BadAnswer("the prompt shows neither keyphrases nor sample texts")
-    chosen: list[tuple[str, list[str]]] = []
-    covered: set[int] = set()
-    for _ in range(max_terms):
-        used = {w for _, ws in chosen for w in ws}
-        best, best_gain = None, -1
-        for k, words in candidates:
-            if (k, words) in chosen or set(words) <= used:
-                continue
-            gain = sum(1 for i, t in enumerate(texts) if i not in covered and covers(words, t))
-            if gain > best_gain:
-                best, best_gain = (k, words), gain
-        if best is None or (chosen and best_gain == 0):
+def _usable(phrase: str, handles: frozenset) -> bool:
+    """A phrase can name a cluster: not a handle, number, URL or date, and no word of it a handle
+    (a reply's addressee says whom, not what)."""
+    words = phrase.lower().split()
+    return bool(words) and label_problem(phrase, handles) is None and not any(w in handles for w in words)
+
+
+def distinctive_phrases(keywords: list[str], exemplars: list[str], max_terms: int = 2,
+                        corpus: Optional[PhraseStats] = None, handles: frozenset = frozenset()) -> list[str]:
+    """The cluster's most distinctive phrases (c-TF-IDF over the exemplars, toponymy's keyphrases
+    as extra evidence), in its dominant language, each adding words the earlier ones lack."""
+    analyze = phrase_analyzer()
+    shown = [set(analyze(e)) for e in exemplars]
+    lang = dominant_language(exemplars)
+    in_lang = [bool(lang) and language_of(e) == lang for e in exemplars]
+    tf: Counter = Counter()
+    native: Counter = Counter()
+    for phrases, own in zip(shown, in_lang):
+        tf.update(phrases)
+        if own:
+            native.update(phrases)
+    ranked = []
+    for k in keywords:  # toponymy ranks these for the whole cluster; spelt as our phrases are
+        grams = analyze(k)
+        if grams and grams[-1] not in ranked:
+            ranked.append(grams[-1])
+    for rank, k in enumerate(ranked):
+        tf[k] += 1.0 + (len(ranked) - rank) / len(ranked)
+    scored = []
+    for phrase, count in tf.items():
+        n_words = len(phrase.split())
+        if (count < 2 and phrase not in ranked) or not _usable(phrase, handles):
+            continue
+        idf = corpus.idf(phrase) if corpus is not None else 1.0
+        lang_weight = 1.0 if not lang or native[phrase] or phrase not in {p for s in shown for p in s} else 0.3
+        scored.append((count * idf * (1.0 + 0.6 * (n_words - 1)) * lang_weight, phrase))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    chosen: list[str] = []
+    for score, phrase in scored:
+        words = set(phrase.split())
+        if any(words & set(c.split()) for c in chosen):
+            continue
+        if chosen and score < 0.5 * scored[0][0]:
             break
-        chosen.append(best)
-        covered |= {i for i, t in enumerate(texts) if covers(best[1], t)}
-    terms = [k for k, _ in chosen]
-    name = ", ".join(terms)
-    return name[:1].upper() + name[1:], len(covered), terms
+        chosen.append(phrase)
+        if len(chosen) >= max_terms:
+            break
+    if not chosen:
+        fallback = [w for w, _ in Counter(w for e in exemplars for w in analyze(e) if " " not in w).most_common()
+                    if _usable(w, handles)]
+        if not fallback:
+            raise _BadAnswer("the prompt shows no usable phrase to name the cluster by")
+        chosen = fallback[:1]
+    return chosen
 
 
-def _disambiguate(topics: list[dict]) -> dict:
+def _disambiguate(topics: list[dict], handles: frozenset = frozenset()) -> dict:
     mapping, specs, taken = {}, [], set()
     for topic in topics:
         old_words = set(content_words(topic["name"]))
         extra = next((k for k in topic["keywords"]
-                      if content_words(k) and not set(content_words(k)) <= old_words and k not in taken), None)
+                      if content_words(k) and not set(content_words(k)) <= old_words and k not in taken
+                      and _usable(k, handles)), None)
         new = f"{topic['name']} ({extra})" if extra else topic["name"]
         if new in taken:
             new = f"{new} #{topic['index']}"

@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.core.errors import LineageError, NamingError
 from pipeline.core.progress import Cancelled, Progress, null_progress
-from pipeline.stages.embed.stage import embedder_for, load_embeddings
+from pipeline.stages.embed.stage import embedder_for, load_embeddings, read_meaning_texts
 from pipeline.stages.labels.audit import ClusterLabel, run_audit
 from pipeline.stages.labels.clusterer import (
     AdaptiveClusterLayerText,
@@ -28,6 +28,7 @@ from pipeline.stages.labels.clusterer import (
 )
 from pipeline.stages.labels.config import LabelConfig
 from pipeline.stages.labels.geometry import layer_geometry
+from pipeline.stages.labels.keyterms import KEYPHRASE_TOKEN_PATTERN, STOP_WORDS, archive_handles
 from pipeline.stages.labels.namers import NamerFailure, NamingCancelled, RecordingNamer, make_namer
 from pipeline.stages.labels.prompts import label_prompt_templates, prompt_key
 from pipeline.stages.labels.table import arrow_table, labels_frame
@@ -76,6 +77,19 @@ def clean_text(text: Any) -> str:
     return " ".join(_URL_RE.sub(" ", str(text if text is not None else "")).split())
 
 
+def label_texts(dataset, embedding_id: str) -> tuple[list[str], Optional[dict]]:
+    """The texts the namers see (one line each) and their normalisation record: the text for
+    meaning exactly as ``embedding_id`` embedded it (an older embedding without a record: the
+    raw text), so exemplars, keyphrases and the vectors they are chosen by agree."""
+    norm = dataset.sidecar(embedding_id).get("text_normalisation")
+    return [clean_text(t) for t in read_meaning_texts(dataset, "text", norm)], norm
+
+
+def dataset_handles(dataset) -> frozenset:
+    """Every @handle written in the dataset's tweets, lower case (what no label may be)."""
+    return archive_handles(dataset.read_input(["text"])["text"].tolist())
+
+
 def _fail(exc: BaseException, namer: RecordingNamer) -> BaseException:
     """Turn toponymy's fail-fast wrapper into our errors."""
     original = getattr(exc, "original_exception", None) or exc
@@ -94,8 +108,11 @@ def label_clusters(
     config: Optional[LabelConfig] = None,
     namer: Optional[RecordingNamer] = None,
     progress: Optional[Progress] = None,
+    handles: frozenset = frozenset(),
 ) -> LabelResult:
-    """Name our clusters (layer 0) and coarser merged layers with toponymy; audit; geometry."""
+    """Name our clusters (layer 0) and coarser merged layers with toponymy; audit; geometry.
+
+    ``handles``: the archive's @handles (lower case), which the offline namer never uses as a name."""
     from toponymy import Toponymy
     from toponymy.keyphrases import KeyphraseBuilder
 
@@ -120,6 +137,7 @@ def label_clusters(
         return f"0_{int(originals[number])}" if layer == 0 else f"{layer}_{number}"
 
     objects = [clean_text(t) for t in texts]
+    namer.prepare(objects, handles)
     adapter = EmbedderAdapter(embedder, progress=progress.for_stage("labels: embedding keyphrases"))
     clusterer = FixedLayersClusterer(
         layers, AdaptiveClusterLayerText,
@@ -131,6 +149,7 @@ def label_clusters(
         llm_wrapper=namer, text_embedding_model=adapter, clusterer=clusterer,
         layer_class=AdaptiveClusterLayerText,
         keyphrase_builder=KeyphraseBuilder(max_features=keyphrase_budget(config, layer_sizes[0]), n_jobs=1,
+                                           stop_words=STOP_WORDS, token_pattern=KEYPHRASE_TOKEN_PATTERN,
                                            verbose=False),
         object_description=config.object_description, corpus_description=config.corpus_description,
         verbose=False,
@@ -272,7 +291,7 @@ def run_labels(dataset, config: Optional[LabelConfig] = None, progress: Optional
     t0 = time.perf_counter()
     ids = cluster_inputs(dataset, cluster_id)
     progress.update(0, None, f"loading {ids['cluster_id']}")
-    texts = dataset.read_input(["text"])["text"].tolist()
+    texts, norm = label_texts(dataset, ids["embedding_id"])
     clusters = load_clusters(dataset, ids["cluster_id"])
     display = load_umap(dataset, ids["umap_id"])
     manifold = load_umap(dataset, ids["clustering_umap_id"])
@@ -283,7 +302,8 @@ def run_labels(dataset, config: Optional[LabelConfig] = None, progress: Optional
     load_time = time.perf_counter() - t0
 
     result = label_clusters(texts, embeddings, manifold, clusters["cluster"].to_numpy(),
-                            display[["x", "y"]].to_numpy(np.float64), embedder, config, namer, progress)
+                            display[["x", "y"]].to_numpy(np.float64), embedder, config, namer, progress,
+                            handles=dataset_handles(dataset))
     with dataset.new_artifact("toponymy") as art:
         art.write_parquet(arrow_table(result.table))
         timings = {"load_s": round(load_time, 3), **{k: round(v, 3) for k, v in result.timings.items()},
@@ -291,7 +311,7 @@ def run_labels(dataset, config: Optional[LabelConfig] = None, progress: Optional
         # what ran, not what was asked for ('auto', an empty model)
         params = {**config.to_dict(), "provider": result.facts["provider"], "model": result.facts["model"]}
         art.write_sidecar(
-            {**ids, **result.facts, "edited_from": None},
+            {**ids, **result.facts, "text_normalisation": norm, "edited_from": None},
             params=params,
             inputs={**ids, "input": dataset.input_fingerprint()},
             rows=len(result.table), timings=timings)
