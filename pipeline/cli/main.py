@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "pipeline.cli.scope",
     "pipeline.cli.lance",
     "pipeline.cli.publish",
+    "pipeline.cli.unpublish",
     "pipeline.cli.run",
 )
 PLUGIN_GROUP = "tweetscope.commands"

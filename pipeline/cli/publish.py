@@ -18,6 +18,15 @@ from pipeline.publish.execute import (
     plan_publish,
     verify_remote,
 )
+from pipeline.publish.plan import manifest_key
+from pipeline.publish.rollback import plan_rollback
+from pipeline.publish.serving_check import (
+    ServingObject,
+    check_serving,
+    cors_origin_from_env,
+    public_url_from_env,
+    serving_objects,
+)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -31,10 +40,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
         print("remote is consistent" if not problems else f"{len(problems)} problem(s)")
         return 0 if not problems else 1
     config = config_from_args(PublishConfig, args)
+    lancedb = False if args.no_lancedb else args.lancedb  # None: $LANCEDB_URI when set
     try:
-        plan = plan_publish(dataset, args.scope, target, config=config,
-                            endpoint_url=args.endpoint_url, lancedb=args.lancedb,
-                            archives=tuple(args.archive or ()))
+        make_plan = plan_rollback if args.rollback else plan_publish
+        if args.rollback and args.scope:
+            raise PublishError("--rollback publishes the previous scope from the history; drop --scope")
+        plan = make_plan(dataset, *(() if args.rollback else (args.scope,)), target, config=config,
+                         endpoint_url=args.endpoint_url, lancedb=lancedb,
+                         archives=tuple(args.archive or ()))
     except PublishError as exc:
         raise UserError(str(exc)) from None
     if args.json:
@@ -66,6 +79,15 @@ def cmd_publish(args: argparse.Namespace) -> int:
           f"manifest {record['manifest_key']}")
     if record.get("lancedb"):
         print(f"LanceDB: {json.dumps(record['lancedb'])}")
+    public_url = args.public_url or public_url_from_env()
+    if public_url:
+        objects = serving_objects(plan.objects) + [ServingObject(
+            manifest_key(dataset.name), "application/json", config.manifest_cache_control)]
+        report = check_serving(public_url, objects, origin=args.cors_origin or cors_origin_from_env())
+        print(report.format())
+        if not report.ok:
+            raise UserError(f"published, but {public_url} does not serve it the way the app reads it; "
+                            "change what the failed checks say, then run the publish again")
     return 0
 
 
@@ -82,11 +104,23 @@ def add_commands(subparsers) -> None:
                         "or <data-dir>/_cdn)")
     p.add_argument("--endpoint-url", default=None,
                    help="S3 endpoint (default: $S3_ENDPOINT_URL, or R2 from $R2_ACCOUNT_ID)")
-    p.add_argument("--lancedb", default=None, help="also write the LanceDB table: a folder, s3:// or db:// URI")
+    p.add_argument("--lancedb", default=None,
+                   help="the LanceDB target (folder, s3:// or db:// URI); default $LANCEDB_URI when set")
+    p.add_argument("--no-lancedb", action="store_true",
+                   help="skip LanceDB even when $LANCEDB_URI is set (its tables then miss this publish)")
+    p.add_argument("--rollback", action="store_true",
+                   help="publish the previous publish again (from the local history); tweets deleted "
+                        "since stay deleted")
     p.add_argument("--archive", action="append", type=Path, default=None,
                    help="the original archive (zip/folder/JSON): the privacy scan also fails on its "
                         "account email (repeatable; or set $TWEETSCOPE_ACCOUNT_EMAILS)")
     p.add_argument("--execute", action="store_true", help="carry out the plan (default: dry run)")
+    p.add_argument("--public-url", default=None,
+                   help="public base URL of the target (default $R2_PUBLIC_URL): after the publish, check "
+                        "Range reads, CORS and headers through it")
+    p.add_argument("--cors-origin", default=None,
+                   help="origin of the app that reads the data, for the CORS check "
+                        "(default $TWEETSCOPE_CORS_ORIGIN, else a probe origin)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--verify", action="store_true",
                    help="only check the remote manifest against the remote objects")

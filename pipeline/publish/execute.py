@@ -37,6 +37,7 @@ import param
 
 from pipeline import __version__
 from pipeline.core.config import StageConfig
+from pipeline.core.errors import TweetscopeError
 from pipeline.core.progress import Cancelled, Progress, null_progress
 from pipeline.core.workspace import Dataset, WorkspaceError, dumps_json, read_json, utc_now_iso
 from pipeline.publish.plan import (
@@ -53,7 +54,9 @@ from pipeline.publish.plan import (
     read_remote_manifest,
     summarize,
 )
+from pipeline.publish import lance_sync
 from pipeline.publish.privacy import PrivacyFinding, build_needles, scan_bytes, scan_files
+from pipeline.publish.sweep import remote_scopes, scan_remote, scope_needs_redaction
 from pipeline.publish.targets import (
     FileTarget,
     S3Settings,
@@ -68,7 +71,10 @@ from pipeline.publish.targets import (
 )
 from pipeline.serving import control_plane as cp
 from pipeline.serving import lance_export
+from pipeline.serving.lance_target import resolve_target
 from pipeline.serving.validate import validate_scope
+from pipeline.serving.webmap import write_webmap
+from pipeline.stages.scope import rewrite_scope_rows
 
 MB = 1024 * 1024
 DEFAULT_TARGET_DIRNAME = "_cdn"  # not a valid dataset name, so never mistaken for one
@@ -90,6 +96,10 @@ class PublishConfig(StageConfig):
                                          doc="Cache-Control of parquet objects (large, range-read)")
     manifest_cache_control = param.String("no-cache", doc="Cache-Control of <dataset>/manifest.json")
     prune = param.Boolean(False, doc="delete this dataset's remote objects that the new manifest no longer lists")
+    webmap = param.Boolean(True, doc="also build and publish <dataset>/index.html, a shareable map of the scope")
+    keep_previous_tables = param.Integer(1, bounds=(0, 20),
+                                         doc="superseded LanceDB tables of the dataset kept for a rollback; "
+                                             "older ones are dropped after the new table verifies")
 
     def s3_settings(self) -> S3Settings:
         return S3Settings(multipart_threshold=self.multipart_threshold_mb * MB,
@@ -118,6 +128,12 @@ class PublishPlan:
     env: Optional[Mapping[str, str]] = None
     archives: list = field(default_factory=list)  # original archive(s): their account email is scanned for
     created_at: str = field(default_factory=utc_now_iso)
+    # Global deletion: every scope this publish (re)sends -> its keys; the first is the published scope.
+    scope_keys: dict = field(default_factory=dict)
+    redact_scopes: list = field(default_factory=list)   # other published scopes redacted locally first
+    remote_only_scopes: list = field(default_factory=list)  # listed remotely, not rebuildable here
+    rollback_of: Optional[str] = None  # the publish record a rollback returns from
+    drop_scope_ids: list = field(default_factory=list)  # scopes the new manifest no longer lists (rollback)
 
     @property
     def target_uri(self) -> str:
@@ -141,6 +157,8 @@ class PublishPlan:
                 "target": self.target.describe(), "lancedb": self.lancedb_uri,
                 "gate_errors": list(self.gate_errors), "warnings": list(self.warnings),
                 "rows": self.rows, "totals": self.totals, "prune_keys": list(self.prune_keys),
+                "scopes": {sid: len(keys) for sid, keys in self.scope_keys.items()},
+                "redact_scopes": list(self.redact_scopes), "remote_only_scopes": list(self.remote_only_scopes),
                 "created_at": self.created_at}
 
 
@@ -232,9 +250,50 @@ def search_model_warning(dataset: Dataset, scope_id: str) -> Optional[str]:
             "full-text search and the map work either way")
 
 
+def configured_lancedb(lancedb: Any, env: Mapping[str, str]) -> Optional[str]:
+    """The LanceDB URI of a publish: an explicit URI; ``None`` -> ``$LANCEDB_URI`` (a configured
+    LanceDB is part of every publish); ``False`` or ``""`` -> none (``--no-lancedb``)."""
+    if lancedb is None:
+        return env.get("LANCEDB_URI") or None
+    return str(lancedb) if lancedb else None
+
+
+def _upload_order(obj: PlannedObject) -> tuple:
+    return (0 if obj.is_parquet else 2 if obj.rel == "meta.json" else 1, obj.rel)
+
+
+def with_published_scopes(dataset: Dataset, scope_id: str, objects: list[PlannedObject],
+                          manifest: Optional[dict], config: PublishConfig):
+    """Add every other scope the remote manifest lists (deletion is global for a dataset).
+
+    Returns (objects, scope_keys, redact, remote_only): a scope that still exists locally is
+    re-published (``redact`` when its files predate a deletion: they are rewritten first); a scope
+    that does not is ``remote_only`` and left to the remote sweep.
+    """
+    scope_keys = {scope_id: [o.key for o in objects]}
+    by_key = {o.key: o for o in objects}
+    redact, remote_only = [], []
+    for sid in sorted(remote_scopes(manifest)):
+        if sid == scope_id:
+            continue
+        try:
+            if not dataset.exists(sid):
+                raise PublishError(f"{sid} is not in the local dataset")
+            others = local_objects(dataset, sid, config)
+            if scope_needs_redaction(dataset, sid):
+                redact.append(sid)
+        except (PublishError, WorkspaceError, OSError, ValueError, KeyError):
+            remote_only.append(sid)
+            continue
+        for o in others:
+            by_key.setdefault(o.key, o)
+        scope_keys[sid] = [o.key for o in others]
+    return sorted(by_key.values(), key=_upload_order), scope_keys, redact, remote_only
+
+
 def plan_publish(dataset: Dataset, scope_id: Optional[str] = None, target: Any = None, *,
                  config: Optional[PublishConfig] = None, endpoint_url: Optional[str] = None,
-                 lancedb: Optional[str] = None, lancedb_options: Optional[dict] = None,
+                 lancedb: Any = None, lancedb_options: Optional[dict] = None,
                  env: Optional[Mapping[str, str]] = None,
                  validator: Optional[Callable[[Dataset, str], list[str]]] = None,
                  prune: Optional[bool] = None, archives: tuple = ()) -> PublishPlan:
@@ -244,8 +303,11 @@ def plan_publish(dataset: Dataset, scope_id: Optional[str] = None, target: Any =
     the default (``$TWEETSCOPE_PUBLISH_TARGET`` or ``<data_dir>/_cdn``). A failing validator
     does not raise here: the plan carries ``gate_errors`` and :func:`execute_publish` refuses it.
     ``archives`` are the original archive files, read only for their account email (privacy scan).
+    ``lancedb``: a URI, ``None`` for ``$LANCEDB_URI`` (when set), ``False`` for no LanceDB table.
+    Every other scope the remote manifest lists is re-checked and re-sent (deletion is global).
     """
     env = os.environ if env is None else env
+    lancedb = configured_lancedb(lancedb, env)
     config = config or PublishConfig()
     if prune is not None:
         config = PublishConfig.from_dict({**config.to_dict(), "prune": bool(prune)})
@@ -259,11 +321,14 @@ def plan_publish(dataset: Dataset, scope_id: Optional[str] = None, target: Any =
         except TargetError as exc:
             raise PublishError(str(exc)) from None
     gate_errors = list((validator or _default_validator())(dataset, scope_id) or [])
-    objects = local_objects(dataset, scope_id, config)
+    if config.webmap and not gate_errors:
+        write_webmap(dataset, scope_id)  # local file, rewritten only when the scope or a deletion changed it
+    objects = local_objects(dataset, scope_id, config, webmap=config.webmap and not gate_errors)
     scope_uid, table_id = _scope_identity(dataset, scope_id)
     try:
         target.preflight()
         manifest, warning = read_remote_manifest(target, dataset.name)
+        objects, scope_keys, redact, remote_only = with_published_scopes(dataset, scope_id, objects, manifest, config)
         diff_objects(objects, target, manifest, max_workers=2 * config.max_concurrency)
     except TargetError as exc:
         raise PublishError(str(exc)) from None
@@ -274,7 +339,11 @@ def plan_publish(dataset: Dataset, scope_id: Optional[str] = None, target: Any =
     plan = PublishPlan(dataset, scope_id, scope_uid, table_id, target, config, objects, manifest,
                        gate_errors=gate_errors, warnings=[warning] if warning else [],
                        lancedb_uri=lancedb, lancedb_options=lancedb_options, env=env,
-                       archives=[str(a) for a in archives])
+                       archives=[str(a) for a in archives], scope_keys=scope_keys,
+                       redact_scopes=redact, remote_only_scopes=remote_only)
+    if redact:
+        plan.warnings.append(f"{', '.join(redact)} still serve(s) tweets deleted since; their local files are "
+                             "redacted and re-published with this publish")
     if lancedb and (model_warning := search_model_warning(dataset, scope_id)):
         plan.warnings.append(model_warning)
     if manifest and manifest.get("dataset") not in (None, dataset.name):
@@ -336,18 +405,22 @@ def merged_manifest(plan: PublishPlan, lancedb_result: Optional[dict], published
         "scope_id": plan.scope_id,
         "scope_uid": plan.scope_uid,
         "lancedb_table_id": plan.lancedb_table_id,
-        "keys": [o.key for o in plan.objects],
+        "keys": list(plan.scope_keys.get(plan.scope_id) or [o.key for o in plan.objects]),
         "lineage": ds.lineage(plan.scope_id) if ds.exists(plan.scope_id) else {"id": plan.scope_id},
         "input_fingerprint": ds.input_fingerprint(),
         "lancedb": lancedb,
         "published_at": published_at,
     }
+    dropped = set(plan.drop_scope_ids)
     scopes = {sid: dict(entry) for sid, entry in old_scopes.items()  # copies: the plan's manifest stays as read
-              if sid != plan.scope_id and isinstance(entry, dict)}
+              if sid != plan.scope_id and isinstance(entry, dict) and sid not in dropped}
     scopes[plan.scope_id] = this_scope
     objects = {o.key: object_record(o) for o in plan.objects}
     for sid, entry in scopes.items():
         if sid == plan.scope_id:
+            continue
+        if sid in plan.scope_keys:  # re-sent with this publish (global deletion)
+            entry["keys"] = list(plan.scope_keys[sid])
             continue
         kept = []
         for key in entry.get("keys", []):
@@ -361,6 +434,7 @@ def merged_manifest(plan: PublishPlan, lancedb_result: Optional[dict], published
         "dataset": ds.name,
         "published_at": published_at,
         "tool": {"name": "tweetscope-studio", "version": __version__},
+        "active_scope": plan.scope_id,  # the scope of the latest publish (a rollback moves it back)
         "scopes": dict(sorted(scopes.items())),
         "objects": [objects[k] for k in sorted(objects)],
     }
@@ -501,6 +575,100 @@ def _artifact_type(rel: str) -> Optional[str]:
             "links/meta.json": "links_meta_json"}.get(rel)
 
 
+def redact_published_scopes(plan: PublishPlan) -> list[str]:
+    """Rewrite the local files of the other published scopes that predate a deletion, then re-plan
+    their objects. A scope that cannot be rewritten (an earlier ingest) is left to the remote sweep."""
+    done = []
+    for sid in list(plan.redact_scopes):
+        try:
+            rewrite_scope_rows(plan.dataset, sid)
+            fresh = local_objects(plan.dataset, sid, plan.config)
+        except (TweetscopeError, OSError, ValueError) as exc:
+            plan.warnings.append(f"{sid} cannot be redacted locally ({exc}); its remote objects are "
+                                 "scanned and removed if they hold a deleted tweet")
+            shared = {k for other, keys in plan.scope_keys.items() if other != sid for k in keys}
+            plan.objects = [o for o in plan.objects if o.key in shared]
+            plan.scope_keys.pop(sid, None)
+            plan.remote_only_scopes.append(sid)
+            continue
+        try:
+            diff_objects(fresh, plan.target, plan.remote_manifest, max_workers=2 * plan.config.max_concurrency)
+        except TargetError as exc:
+            raise PublishError(str(exc), _failure_report(plan, [], {}, "redact")) from None
+        by_key = {o.key: o for o in plan.objects}
+        by_key.update({o.key: o for o in fresh})
+        plan.objects = sorted(by_key.values(), key=_upload_order)
+        plan.scope_keys[sid] = [o.key for o in fresh]
+        done.append(sid)
+    plan.redact_scopes = []
+    return done
+
+
+def _lance_connection(plan: PublishPlan):
+    target = resolve_target(plan.dataset, plan.lancedb_uri, **plan.lancedb_options)
+    return target, target.connect()
+
+
+def sync_lancedb_deletions(plan: PublishPlan, deleted_ids) -> Optional[dict]:
+    """Delete the dataset's deleted tweets from every one of its tables (and their old versions)."""
+    if not plan.lancedb_uri:
+        return None
+    target, conn = _lance_connection(plan)
+    return lance_sync.purge_deleted(conn, target, plan.dataset.name, deleted_ids)
+
+
+def drop_superseded_tables(plan: PublishPlan, manifest: dict) -> list[str]:
+    """Drop previously published tables no scope of ``manifest`` uses, keeping the newest
+    ``keep_previous_tables`` of them for a rollback."""
+    if not plan.lancedb_uri:
+        return []
+    live = {e.get("lancedb_table_id") for e in remote_scopes(manifest).values()}
+    history = [r.get("lancedb_table_id") for r in publish_history(plan.dataset)
+               if (r.get("target") or {}).get("uri") == plan.target.uri and r.get("lancedb")]
+    earlier = [e.get("lancedb_table_id") for e in remote_scopes(plan.remote_manifest).values()]
+    superseded = lance_sync.superseded_tables([*history, *earlier], live)
+    drop = superseded[plan.config.keep_previous_tables:]
+    if not drop:
+        return []
+    _target, conn = _lance_connection(plan)
+    return lance_sync.drop_tables(conn, drop)
+
+
+def sweep_remote(plan: PublishPlan, needles, uploaded: list[str]) -> dict:
+    """Scan every object under the dataset's remote prefix; remove the ones holding a deleted row.
+
+    An object of this publish with a finding stops the publish (it was scanned locally before
+    upload, so the target changed under us); any other is deleted and verified gone, and the
+    remote-only scopes that listed it leave the manifest. Raises while one remains.
+    """
+    name, target = plan.dataset.name, plan.target
+    try:
+        findings, stats = scan_remote(target, name, needles, skip=frozenset({manifest_key(name)}))
+    except TargetError as exc:
+        report = _failure_report(plan, uploaded, {"remote scan": str(exc)}, "remote scan")
+        raise PublishError(_describe_failure(report), report) from None
+    own = {o.key for o in plan.objects}
+    if any(k in own for k in findings):
+        bad = [f for k in findings if k in own for f in findings[k]]
+        raise PublishError(_privacy_message(bad), {**_failure_report(plan, uploaded, {}, "remote scan"),
+                                                   "privacy_findings": [str(f) for f in bad]})
+    removed = sorted(findings)
+    if removed:
+        try:
+            target.delete(removed)
+            left = [k for k in removed if target.head(k) is not None]
+        except TargetError as exc:
+            left = [f"{removed[0]} ({exc})"]
+        if left:
+            report = _failure_report(plan, uploaded, {k: "still holds a deleted tweet" for k in left}, "remote scan")
+            raise PublishError(_describe_failure(report), report)
+        for sid, entry in remote_scopes(plan.remote_manifest).items():
+            if sid not in plan.scope_keys and set(entry.get("keys") or []) & set(removed):
+                plan.drop_scope_ids.append(sid)
+    return {**stats, "removed": removed, "dropped_scopes": sorted(set(plan.drop_scope_ids) & set(
+        remote_scopes(plan.remote_manifest)) - set(plan.scope_keys))}
+
+
 def register_control_plane(plan: PublishPlan, manifest_sha: str) -> Optional[dict]:
     """Upsert the dataset, the scope, its published CDN artifacts and a publish job in ``_meta/*``."""
     if not plan.lancedb_uri:
@@ -511,9 +679,11 @@ def register_control_plane(plan: PublishPlan, manifest_sha: str) -> Optional[dic
     rows = [{"artifact_type": _artifact_type(o.rel), "cdn_path": o.key, "byte_size": o.size,
              "checksum": f"sha256:{o.sha256}"} for o in plan.objects if _artifact_type(o.rel)]
     artifact_ids = cp.register_artifacts(plane, scope_uid, rows)
+    output = next((i for i, r in zip(artifact_ids, rows) if r["artifact_type"] == "scope_input_parquet"), None)
     job = cp.record_job(plane, job_type="publish", status="completed", dataset_id=dataset_row,
                         config={"target": plan.target.uri, "scope_id": plan.scope_id,
-                                "manifest_sha256": manifest_sha})
+                                "manifest_sha256": manifest_sha},
+                        output_artifact_id=output, started_at=plan.created_at)
     return {"dataset_id": dataset_row, "scope_id": scope_uid, "artifacts": len(artifact_ids), "job_id": job}
 
 
@@ -543,6 +713,11 @@ def execute_publish(plan: PublishPlan, progress: Optional[Progress] = None,
     except TargetError as exc:
         raise PublishError(str(exc), _failure_report(plan, [], {}, "preflight")) from None
     timings["preflight_s"] = time.perf_counter() - t0
+
+    # Other published scopes that predate a deletion are redacted locally, then re-sent with this publish.
+    t = time.perf_counter()
+    redacted = redact_published_scopes(plan)
+    timings["redact_s"] = time.perf_counter() - t
 
     # Privacy before anything leaves the machine (fixed paths are public once written).
     t = time.perf_counter()
@@ -588,6 +763,20 @@ def execute_publish(plan: PublishPlan, progress: Optional[Progress] = None,
         report = _failure_report(plan, uploaded, {"lancedb": f"{type(exc).__name__}: {exc}"}, "lancedb")
         raise PublishError(_describe_failure(report), report) from exc
     timings["lancedb_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    try:
+        lancedb_sync = sync_lancedb_deletions(plan, needles.deleted_ids)
+    except Exception as exc:  # noqa: BLE001 - a table still serving a deleted row blocks the manifest
+        report = _failure_report(plan, uploaded, {"lancedb": f"{type(exc).__name__}: {exc}"}, "lancedb deletions")
+        raise PublishError(_describe_failure(report), report) from exc
+    timings["lancedb_sync_s"] = time.perf_counter() - t
+
+    # Deletion is global: every object under the dataset's prefix is read and scanned; one that
+    # still holds a deleted row is removed (this publish re-sent every scope it could rebuild).
+    t = time.perf_counter()
+    progress.update(0, None, "scanning every remote object of the dataset")
+    sweep = sweep_remote(plan, needles, uploaded)
+    timings["remote_scan_s"] = time.perf_counter() - t
 
     if progress.cancelled:
         raise _cancelled(uploaded)
@@ -629,6 +818,12 @@ def execute_publish(plan: PublishPlan, progress: Optional[Progress] = None,
             deleted = []
             plan.warnings.append(f"the publish is complete but pruning failed ({exc}); re-run with --prune")
     try:
+        lancedb_dropped = drop_superseded_tables(plan, manifest)
+    except Exception as exc:  # noqa: BLE001 - the publish is complete; an old table just lingers
+        lancedb_dropped = []
+        plan.warnings.append(f"the publish is complete but dropping superseded LanceDB tables failed "
+                             f"({type(exc).__name__}: {exc})")
+    try:
         control = register_control_plane(plan, manifest_sha)
     except Exception as exc:  # noqa: BLE001 - the CDN publish is complete; say what is missing
         control = {"registered": False, "error": f"{type(exc).__name__}: {exc}"}
@@ -655,6 +850,12 @@ def execute_publish(plan: PublishPlan, progress: Optional[Progress] = None,
         "bytes_total": sum(o.size for o in plan.objects),
         "urls": {o.key: target.public_url(o.key) for o in plan.objects if target.public_url(o.key)},
         "lancedb": lancedb_result,
+        "lancedb_sync": lancedb_sync,
+        "lancedb_dropped": lancedb_dropped,
+        "scopes": {sid: list(keys) for sid, keys in plan.scope_keys.items()},
+        "redacted_scopes": redacted,
+        "remote_scan": sweep,
+        "rollback_of": plan.rollback_of,
         "control_plane": control,
         "warnings": plan.warnings,
         "tool_version": __version__,

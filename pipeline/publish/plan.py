@@ -19,6 +19,7 @@ from typing import Optional
 from pipeline.core.errors import PublishError
 from pipeline.core.workspace import Dataset, is_temp_name, read_json
 from pipeline.publish.targets import RemoteObject, Target, sha256_file
+from pipeline.serving.webmap import WEBMAP_NAME
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "tweetscope-publish-manifest"
@@ -29,6 +30,7 @@ MANIFEST_VERSION = 1
 CONTENT_TYPES = {
     ".parquet": "application/vnd.apache.parquet",
     ".json": "application/json",
+    ".html": "text/html; charset=utf-8",  # only <dataset>/index.html, the shareable map
 }
 
 _LABELS_RE = re.compile(r"^cluster-\d{3,}-labels-[A-Za-z0-9_-]+$")
@@ -93,6 +95,8 @@ def denied_reason(rel: str) -> Optional[str]:
         return "pipeline data or raw archive file"
     if "tags" in parts or name.startswith("tags"):
         return "tags are not CDN artifacts"
+    if low.endswith(".html") and rel != WEBMAP_NAME:
+        return f"the only published page is {WEBMAP_NAME} (the shareable map)"
     if os.path.splitext(name)[1] not in CONTENT_TYPES:
         return "only .json and .parquet files are published"
     return None
@@ -109,8 +113,9 @@ def _label_files(value: str, cluster_id: Optional[str]) -> list[str]:
     return []
 
 
-def scope_allowlist(dataset: Dataset, scope_id: str) -> list[str]:
-    """Spec D1 resolved for one scope: the dataset-relative paths that go to the CDN."""
+def scope_allowlist(dataset: Dataset, scope_id: str, webmap: bool = False) -> list[str]:
+    """Spec D1 resolved for one scope: the dataset-relative paths that go to the CDN
+    (plus ``index.html``, the shareable map, when ``webmap``)."""
     if not _SCOPE_RE.match(scope_id or ""):
         raise PublishError(f"'{scope_id}' is not a scope id (scopes-NNN)")
     scope_json = dataset.sidecar_path(scope_id)
@@ -136,6 +141,8 @@ def scope_allowlist(dataset: Dataset, scope_id: str) -> list[str]:
         rels.append(dataset.relpath(dataset.sidecar_path(cluster_id)))  # listing endpoint
     rels += [dataset.relpath(path) for path in
              (dataset.links_meta_path, dataset.links_edges_path, dataset.links_node_stats_path)]
+    if webmap:
+        rels.append(WEBMAP_NAME)
     seen, ordered = set(), []
     for rel in rels:
         if rel not in seen:
@@ -178,10 +185,11 @@ def content_type_for(rel: str) -> str:
     return CONTENT_TYPES.get(os.path.splitext(rel)[1], "application/octet-stream")
 
 
-def local_objects(dataset: Dataset, scope_id: str, config) -> list[PlannedObject]:
-    """Hash the allowlisted files; parquet first, then the JSON that references it."""
+def local_objects(dataset: Dataset, scope_id: str, config, webmap: bool = False) -> list[PlannedObject]:
+    """Hash the allowlisted files; parquet first, then the JSON that references it.
+    ``webmap`` adds ``index.html`` (only for the scope the page was built from)."""
     objects = []
-    for rel in scope_allowlist(dataset, scope_id):
+    for rel in scope_allowlist(dataset, scope_id, webmap=webmap):
         path = checked_local_file(dataset, rel)
         st = path.stat()
         objects.append(PlannedObject(

@@ -27,9 +27,10 @@ from typing import Iterable, Mapping, Optional
 
 import numpy as np
 
-from pipeline.core.tombstones import load_tombstones
+from pipeline.core.tombstones import deleted_tweet_ids, load_tombstones
 from pipeline.core.workspace import Dataset
 from pipeline.serving.contracts import PERSONAL_COLUMNS, blank_value
+from pipeline.serving.webmap import ELLIPSIS, embedded_texts
 
 SECRET_SUFFIXES = ("_KEY", "_SECRET", "_TOKEN", "_PASSWORD")
 MIN_SECRET_LEN = 8
@@ -65,6 +66,8 @@ class Needles:
     items: list[Needle] = field(default_factory=list)
     # column -> blank value a deleted=true row must hold there (checked in every parquet)
     personal_blanks: dict[str, str] = field(default_factory=lambda: {"text": ""})
+    # tweet ids deleted anywhere in the dataset: a row with one of them must be blank in every table
+    deleted_ids: frozenset = frozenset()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -146,37 +149,45 @@ def _tombstoned_indices(dataset: Dataset) -> set[int]:
     return load_tombstones(dataset)
 
 
-def tombstone_needles(dataset: Dataset, scope_input_path: Path) -> list[Needle]:
-    """Original texts of tombstoned rows (deleted in the scope or listed in tombstones.json),
-    minus texts that a kept row also has (a retweet duplicated by a kept row is not private)."""
+def tombstone_needles(dataset: Dataset, scope_input_path: Optional[Path] = None) -> list[Needle]:
+    """Original texts of the dataset's tombstoned rows (tombstones.json, plus rows deleted in the given
+    scope), minus texts that a kept row of ``input.parquet`` also has (a duplicated retweet is not private).
+
+    Dataset-wide on purpose: a deletion covers every published scope, not only the one being published.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    schema_names = pq.read_schema(scope_input_path).names
-    cols = [c for c in ("ls_index", "deleted", "text") if c in schema_names]
-    scope = pq.read_table(scope_input_path, columns=cols)
-    n = scope.num_rows
-    deleted = (pc.fill_null(scope["deleted"], False).to_numpy(zero_copy_only=False).astype(bool)
-               if "deleted" in cols else np.zeros(n, dtype=bool))
-    ls_index = scope["ls_index"].to_numpy() if "ls_index" in cols else np.arange(n)
-    tombstoned = set(ls_index[deleted].tolist()) | _tombstoned_indices(dataset)
-    if not tombstoned:
-        return []
-    if not dataset.input_path.is_file():
+    tombstoned = set(_tombstoned_indices(dataset))
+    scope_kept_text = None  # a kept row of the scope that shares a deleted text (a retweet) keeps it public
+    if scope_input_path is not None and Path(scope_input_path).is_file():
+        schema_names = pq.read_schema(scope_input_path).names
+        if "deleted" in schema_names:
+            cols = [c for c in ("ls_index", "deleted", "text") if c in schema_names]
+            scope = pq.read_table(scope_input_path, columns=cols)
+            deleted = pc.fill_null(scope["deleted"], False).to_numpy(zero_copy_only=False).astype(bool)
+            ls_index = scope["ls_index"].to_numpy() if "ls_index" in cols else np.arange(scope.num_rows)
+            tombstoned |= set(ls_index[deleted].tolist())
+            if "text" in cols:
+                keep = ~np.isin(ls_index, sorted(tombstoned))
+                scope_kept_text = pc.utf8_trim_whitespace(pc.filter(scope["text"], pa.array(keep)))
+    if not tombstoned or not dataset.input_path.is_file():
         return []
     source = pq.read_table(dataset.input_path, columns=["id", "text"])
-    rows = sorted(i for i in tombstoned if 0 <= int(i) < source.num_rows)
+    rows = sorted(int(i) for i in tombstoned if 0 <= int(i) < source.num_rows)
     originals = source.take(pa.array(rows, pa.int64()))
     texts = [t.strip() if isinstance(t, str) else None for t in originals["text"].to_pylist()]
     ids = originals["id"].to_pylist()
     candidates = sorted({t for t in texts if t and len(t) >= MIN_EXACT_TEXT_LEN})
     shared: set[str] = set()
-    if candidates and "text" in cols:
-        keep = ~np.isin(ls_index, rows)
-        kept_text = pc.utf8_trim_whitespace(pc.filter(scope["text"], pa.array(keep)))
-        hits = pc.filter(kept_text, pc.fill_null(pc.is_in(kept_text, value_set=pa.array(candidates)), False))
-        shared = set(hits.to_pylist())
+    if candidates:
+        keep = np.ones(source.num_rows, dtype=bool)
+        keep[rows] = False
+        for kept_text in (pc.utf8_trim_whitespace(pc.filter(source["text"], pa.array(keep))), scope_kept_text):
+            if kept_text is not None:
+                hits = pc.filter(kept_text, pc.fill_null(pc.is_in(kept_text, value_set=pa.array(candidates)), False))
+                shared |= set(hits.to_pylist())
     needles, seen = [], set()
     for i, text, tweet_id in zip(rows, texts, ids):
         if not text or len(text) < MIN_EXACT_TEXT_LEN or text in shared or text in seen:
@@ -193,9 +204,8 @@ def build_needles(dataset: Dataset, scope_input_path: Optional[Path],
     items = secret_values(env)
     for email in sorted(set(archive_emails(dataset, archives, env)) | set(extra_emails)):
         items.append(Needle(email, "email", "the archive account's email address", ignore_case=True))
-    if scope_input_path is not None and scope_input_path.is_file():
-        items += tombstone_needles(dataset, scope_input_path)
-    return Needles(items, personal_blanks=_personal_blanks())
+    items += tombstone_needles(dataset, scope_input_path)
+    return Needles(items, personal_blanks=_personal_blanks(), deleted_ids=frozenset(deleted_tweet_ids(dataset)))
 
 
 # --------------------------------------------------------------------------- matching
@@ -286,9 +296,13 @@ def scan_parquet(key: str, path: Path, matcher: _Matcher, needles: Needles,
     findings += scan_strings(key, ["schema"] * len(schema_text), schema_text, matcher)
     names = pf.schema_arrow.names
     blanks = {c: v for c, v in needles.personal_blanks.items() if c in names} if "deleted" in names else {}
+    by_id = ({c: v for c, v in needles.personal_blanks.items() if c in names}
+             if needles.deleted_ids and "id" in names else {})
     # Only text-bearing columns (strings, lists of strings) can leak; skip reading the rest.
     wanted = [f.name for f in pf.schema_arrow if _has_strings(f.type)]
     wanted += [c for c in (["deleted"] if blanks else []) + list(blanks) if c not in wanted]
+    wanted += [c for c in (["id"] if by_id else []) + list(by_id) if c not in wanted]
+    deleted_ids = pa.array(sorted(needles.deleted_ids), pa.string()) if by_id else None
     if not wanted:
         return findings
     row0 = 0
@@ -314,6 +328,16 @@ def scan_parquet(key: str, path: Path, matcher: _Matcher, needles: Needles,
                     findings.append(PrivacyFinding(
                         key, "deleted_row_text", f"column {column}, row {row0 + int(j)}",
                         f"row is deleted=true but its {column} is not blank"))
+        if by_id:
+            # A deleted tweet must be blank wherever its id appears, whatever the row's deleted flag says.
+            hit = pc.fill_null(pc.is_in(batch.column("id").cast(pa.string()), value_set=deleted_ids), False)
+            for column, blank in by_id.items():
+                values = pc.fill_null(batch.column(column).cast(pa.string()), blank)
+                not_blank = pc.and_(pc.not_equal(values, blank), pc.not_equal(values, ""))
+                for j in np.flatnonzero(pc.and_(hit, not_blank).to_numpy(zero_copy_only=False))[:max_findings]:
+                    findings.append(PrivacyFinding(
+                        key, "deleted_row_text", f"column {column}, row {row0 + int(j)}",
+                        f"row of a deleted tweet (by id) has a non-blank {column}"))
         row0 += batch.num_rows
         if len(findings) >= max_findings:
             break
@@ -360,6 +384,27 @@ def scan_json_bytes(key: str, data: bytes, matcher: _Matcher) -> list[PrivacyFin
     return scan_strings(key, paths, values, matcher)
 
 
+def scan_html_bytes(key: str, data: bytes, matcher: _Matcher, needles: Needles) -> list[PrivacyFinding]:
+    """The shareable map page: its markup and its decoded inline payloads (hover text, labels).
+
+    Hover text is cut at a fixed length, so a cut deleted text shows up as a prefix of its needle.
+    """
+    pairs = embedded_texts(data)
+    findings = scan_strings(key, [w for w, _ in pairs], [v for _, v in pairs], matcher)
+    cut = {v[:-len(ELLIPSIS)].strip(): w for w, v in pairs
+           if v.endswith(ELLIPSIS) and len(v) > MIN_SUBSTRING_TEXT_LEN}
+    lengths = {len(p) for p in cut}
+    for n in needles.items:
+        if n.kind != "tombstoned_text":
+            continue
+        for length in lengths:
+            where = cut.get(n.value[:length].strip())
+            if where is not None and len(n.value) > length:
+                findings.append(PrivacyFinding(key, n.kind, where, f"contains the start of the {n.label}"))
+                break
+    return findings
+
+
 def scan_bytes(key: str, data: bytes, needles: Needles) -> list[PrivacyFinding]:
     """Scan an in-memory JSON document (e.g. the manifest before it is written)."""
     return scan_json_bytes(key, data, _Matcher(needles))
@@ -373,6 +418,8 @@ def scan_files(files: Iterable[tuple[str, Path]], needles: Needles) -> list[Priv
         path = Path(path)
         if path.suffix == ".parquet":
             findings += scan_parquet(key, path, matcher, needles)
+        elif path.suffix == ".html":
+            findings += scan_html_bytes(key, path.read_bytes(), matcher, needles)
         else:
             findings += scan_json_bytes(key, path.read_bytes(), matcher)
     return findings

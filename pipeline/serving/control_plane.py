@@ -325,6 +325,28 @@ def _pick(d: dict, *keys: str) -> dict:
     return {k: d[k] for k in keys if k in d}
 
 
+def umap_meta(umap: dict) -> dict:
+    """Spec "neighbors, min_dist, min/max values" from a UMAP sidecar (which says ``min_values``/``max_values``)."""
+    params = umap.get("params", {})
+    meta = {**_pick(umap, "n_neighbors", "min_dist", "n_components"), **_pick(params, "n_neighbors", "min_dist")}
+    for spec_key, sidecar_key in (("min", "min_values"), ("max", "max_values")):
+        value = umap.get(sidecar_key, umap.get(spec_key))
+        if value is not None:
+            meta[spec_key] = value
+    return meta
+
+
+def cluster_labels_meta(labels_id: Optional[str], labels: dict, lookup: Any) -> dict:
+    """Spec "type, num_layers, num_clusters"; label sidecars say ``n_clusters``, flat labels have one layer."""
+    toponymy = bool(labels_id and str(labels_id).startswith("toponymy-"))
+    n_clusters = labels.get("n_clusters", labels.get("num_clusters"))
+    if n_clusters is None and isinstance(lookup, list):
+        n_clusters = len(lookup)
+    return {"type": "toponymy" if toponymy else "default",
+            "num_layers": labels.get("num_layers", 1 if not toponymy else None),
+            "num_clusters": n_clusters}
+
+
 def register_scope(plane: ControlPlane, dataset: Dataset, scope_id: str, *,
                    dataset_row_id: Optional[str] = None) -> str:
     """Upsert ``_meta/scopes`` for a scope (``id`` = its ``scope_uid``); returns the scope_uid."""
@@ -345,8 +367,8 @@ def register_scope(plane: ControlPlane, dataset: Dataset, scope_id: str, *,
     embedding = _sidecar_or_empty(dataset, scope.get("embedding_id"))
     umap = _sidecar_or_empty(dataset, scope.get("umap_id"))
     cluster = _sidecar_or_empty(dataset, scope.get("cluster_id"))
-    labels_id = scope.get("cluster_labels_id")
-    labels = _sidecar_or_empty(dataset, labels_id if labels_id and labels_id.startswith("toponymy-") else None)
+    labels_id = scope.get("cluster_labels_id") or scope.get("labels_id")
+    labels = _sidecar_or_empty(dataset, labels_id if labels_id and LABELS_ID_RE.match(labels_id) else None)
     lookup = scope.get("cluster_labels_lookup")
     row = {
         "id": scope_uid,
@@ -361,12 +383,10 @@ def register_scope(plane: ControlPlane, dataset: Dataset, scope_id: str, *,
         "hierarchical_labels": bool(scope.get("hierarchical_labels", labels_id is not None and str(labels_id).startswith("toponymy-"))),
         "cluster_labels_lookup": _json_text(lookup) if lookup is not None else None,
         "embedding_meta": _json_text(_pick(embedding, "model_id", "dimensions", "prefix", "provider")),
-        "umap_meta": _json_text({**_pick(umap, "n_neighbors", "min_dist", "min", "max", "n_components"),
-                                 **_pick(umap.get("params", {}), "n_neighbors", "min_dist")}),
+        "umap_meta": _json_text(umap_meta(umap)),
         "cluster_meta": _json_text({**_pick(cluster, "n_clusters", "n_noise"),
                                     **_pick(cluster.get("params", {}), "min_cluster_size", "min_samples")}),
-        "cluster_labels_meta": _json_text({"type": "toponymy" if labels else "default",
-                                           **_pick(labels, "num_layers", "num_clusters")}),
+        "cluster_labels_meta": _json_text(cluster_labels_meta(labels_id, labels, lookup)),
         "lancedb_table_id": scope.get("lancedb_table_id"),
         "rows": int(rows or 0),
         "parquet_size": input_path.stat().st_size if input_path.is_file() else None,

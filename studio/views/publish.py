@@ -18,6 +18,9 @@ import pandas as pd
 import param
 
 from pipeline.publish.execute import configured_targets, execute_publish, plan_publish, publish_history
+from pipeline.publish.rollback import plan_rollback
+from pipeline.publish.targets import open_target
+from pipeline.publish.unpublish import execute_unpublish, plan_unpublish
 from studio.views.curate import create_curate_panel
 
 IDLE, PLANNING, PLANNED, PUBLISHING, PUBLISHED, FAILED = "idle", "planning", "planned", "publishing", "published", "failed"
@@ -70,6 +73,7 @@ class PublishModel(param.Parameterized):
         self.plan = None
         self.plan_job = None
         self.publish_job = None
+        self.unpublish_job = None
         self._planned_tombstones: Optional[int] = None
         self.result: Optional[dict] = None
         self.failure: Optional[dict] = None
@@ -82,6 +86,7 @@ class PublishModel(param.Parameterized):
         lance = next((t for t in targets if t["kind"] == "lancedb"), None)
         if lance and not self.lancedb_uri:
             self.lancedb_uri = lance["uri"]
+            self.lancedb = True  # a configured LanceDB is part of every publish (untick to skip)
         state.param.watch(self._invalidate, ["dataset", "scope_id", "artifacts_version"])
         self.param.watch(self._invalidate, ["target", "lancedb", "lancedb_uri"])
 
@@ -151,6 +156,53 @@ class PublishModel(param.Parameterized):
         self.phase = PLANNING
         self.version += 1
         return self.plan_job
+
+    def _lancedb_choice(self):
+        return (self.lancedb_uri.strip() or self.default_lancedb_uri()) if self.lancedb else False
+
+    def request_rollback(self):
+        """Publish the previous publish again (from the local history) as a job; deletions stay."""
+        ds = self.state.current_dataset()
+        self.error = ""
+        if ds is None or self.phase in (PLANNING, PUBLISHING):
+            self.error = "Choose a dataset and wait for the running job first."
+            return None
+        target, lancedb, env = self.target.strip() or None, self._lancedb_choice(), self.env
+        job = self.state.runner.submit(
+            ds.name, "publish", lambda progress: execute_publish(plan_rollback(ds, target, lancedb=lancedb, env=env),
+                                                                 progress),
+            title=f"roll back {ds.name} on {target or 'the default target'}")
+        job.params = {"rollback": True, "target": target or "default"}
+        self.publish_job, self.phase = job, PUBLISHING
+        self.version += 1
+        return job
+
+    def request_unpublish(self, typed: str, scope_only: bool):
+        """Unpublish the scope (or the whole dataset) after the curator typed its name."""
+        ds, scope_id = self.state.current_dataset(), self.state.scope_id
+        self.error = ""
+        if ds is None:
+            self.error = "Choose a dataset first."
+            return None
+        expected = scope_id if scope_only else ds.name
+        if (typed or "").strip() != expected:
+            self.error = f"Type {expected} exactly to confirm the unpublish."
+            return None
+        target_uri, lancedb, env = self.target.strip(), self._lancedb_choice() or None, self.env
+        local = {sid: (ds.sidecar(sid).get("scope_uid"), ds.sidecar(sid).get("lancedb_table_id"))
+                 for sid in ds.list_ids("scopes")}
+
+        def job(progress):
+            target = open_target(target_uri or self.targets()[0]["uri"], env=env)
+            plan = plan_unpublish(ds.name, target, scope_id if scope_only else None, lancedb=lancedb,
+                                  local_scope_uids=local)
+            return execute_unpublish(plan, progress)
+
+        self.unpublish_job = self.state.runner.submit(ds.name, "unpublish", job,
+                                                      title=f"unpublish {expected} from {target_uri or 'default'}")
+        self.unpublish_job.params = {"scope_id": scope_id if scope_only else None, "target": target_uri}
+        self.version += 1
+        return self.unpublish_job
 
     def can_publish(self) -> bool:
         return self.phase == PLANNED and self.plan is not None and not self.plan.blocked
@@ -386,6 +438,18 @@ class PublishView:
         self.history = pn.widgets.Tabulator(m.history_frame(), disabled=True, selectable=False, show_index=False,
                                             sizing_mode="stretch_width", layout="fit_data_stretch",
                                             css_classes=["ts-publish-history"], pagination="local", page_size=10)
+        self.rollback_button = pn.widgets.Button(name="Roll back to the previous publish", width=260,
+                                                 css_classes=["ts-publish-rollback"])
+        self.unpublish_scope_only = pn.widgets.Checkbox(name="only this scope", value=True,
+                                                        css_classes=["ts-unpublish-scope-only"], align="end")
+        self.unpublish_typed = pn.widgets.TextInput(name="Type the scope id (or dataset name) to confirm",
+                                                    width=320, css_classes=["ts-unpublish-typed"])
+        self.unpublish_button = pn.widgets.Button(name="Unpublish", button_type="danger", width=160,
+                                                  css_classes=["ts-unpublish-go"], align="end")
+        self.rollback_button.on_click(lambda _: (m.request_rollback(), self._redraw()))
+        self.unpublish_button.on_click(lambda _: (m.request_unpublish(self.unpublish_typed.value,
+                                                                      self.unpublish_scope_only.value),
+                                                  setattr(self.unpublish_typed, "value", ""), self._redraw()))
 
         self.target.param.watch(lambda e: self._set_target(e.new), "value")
         self.custom.param.watch(lambda e: self._set_target(e.new.strip() or self.target.value), "value")
@@ -407,7 +471,9 @@ class PublishView:
             self.progress, self.progress_text, self.errors, self.gate, self.summary, self.plan_table,
             pn.Row(self.confirm, self.publish_button),
             self.result, self.result_table,
-            pn.pane.Markdown("#### History"), self.history,
+            pn.pane.Markdown("#### History"), self.history, self.rollback_button,
+            pn.pane.Markdown("#### Unpublish (removes objects, manifest entries, LanceDB tables and _meta rows)"),
+            pn.Row(self.unpublish_scope_only, self.unpublish_typed, self.unpublish_button),
             pn.layout.Divider(), curate,
             sizing_mode="stretch_width", name="Publish")
         self._redraw()

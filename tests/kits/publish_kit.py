@@ -54,17 +54,22 @@ def make_handmade_dataset(data_dir: Path, name: str = "handmade", n_rows: int = 
     })
     # pipeline-only artifacts (D2: never published)
     (root / "embeddings" / "embedding-001.h5").write_bytes(rng.bytes(4096))
-    atomic_write_json(root / "embeddings" / "embedding-001.json", {"id": "embedding-001", "inputs": {}})
+    atomic_write_json(root / "embeddings" / "embedding-001.json", {
+        "id": "embedding-001", "provider": "local", "model_id": "test-model", "dimensions": 16, "prefix": "",
+        "inputs": {}})
     xy = rng.uniform(-1, 1, size=(n_rows, 2)).astype("float32")
     write_parquet(pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}), root / "umaps" / "umap-001.parquet")
-    atomic_write_json(root / "umaps" / "umap-001.json", {"id": "umap-001", "purpose": "display",
-                                                        "inputs": {"embedding_id": "embedding-001"}})
+    atomic_write_json(root / "umaps" / "umap-001.json", {
+        "id": "umap-001", "purpose": "display", "n_components": 2, "min_dist": 0.1,
+        "min_values": xy.min(axis=0).astype(float).tolist(), "max_values": xy.max(axis=0).astype(float).tolist(),
+        "params": {"n_neighbors": 15, "min_dist": 0.1}, "inputs": {"embedding_id": "embedding-001"}})
     (root / "umaps" / "umap-001.png").write_bytes(b"\x89PNG\r\n\x1a\n" + rng.bytes(64))
     k = 5
     cluster = rng.integers(0, k, n_rows)
     write_parquet(pd.DataFrame({"cluster": cluster, "raw_cluster": cluster}), root / "clusters" / "cluster-001.parquet")
     atomic_write_json(root / "clusters" / "cluster-001.json", {
         "id": "cluster-001", "umap_id": "umap-001", "n_clusters": k, "n_noise": 0,
+        "params": {"min_cluster_size": 10, "min_samples": 5},
         "inputs": {"umap_id": "umap-001", "embedding_id": "embedding-001"}})
     labels = pd.DataFrame({
         "cluster": [f"0_{i}" for i in range(k)], "layer": 0, "label": [f"Topic {i}" for i in range(k)],
@@ -76,7 +81,7 @@ def make_handmade_dataset(data_dir: Path, name: str = "handmade", n_rows: int = 
     })
     write_parquet(labels, root / "clusters" / "toponymy-001.parquet")
     atomic_write_json(root / "clusters" / "toponymy-001.json", {
-        "id": "toponymy-001", "cluster_id": "cluster-001", "num_layers": 1,
+        "id": "toponymy-001", "cluster_id": "cluster-001", "num_layers": 1, "n_clusters": k,
         "inputs": {"cluster_id": "cluster-001"}})
     (root / "clusters" / "toponymy-001.json.bak").write_text("{}")
     # the scope: serving rows with tombstoned rows blanked
@@ -95,13 +100,15 @@ def make_handmade_dataset(data_dir: Path, name: str = "handmade", n_rows: int = 
         "urls_json": "[]", "media_urls_json": "[]", "archive_source": "x_archive",
     })
     write_parquet(serving, root / "scopes" / "scopes-001-input.parquet", row_group_size=max(1, n_rows // 4))
-    write_parquet(serving[["x", "y", "cluster", "raw_cluster", "label", "deleted", "tile_index_64"]],
+    write_parquet(serving[["x", "y", "cluster", "raw_cluster", "label", "deleted", "tile_index_64", "tile_index_128", "ls_index"]],
                   root / "scopes" / "scopes-001.parquet")
     scope_uid = str(uuid.UUID(bytes=rng.bytes(16), version=4))
     atomic_write_json(root / "scopes" / "scopes-001.json", {
         "id": "scopes-001", "scope_uid": scope_uid, "lancedb_table_id": f"{name}__{scope_uid}",
         "embedding_id": "embedding-001", "umap_id": "umap-001", "cluster_id": "cluster-001",
-        "labels_id": "toponymy-001", "rows": n_rows,
+        "labels_id": "toponymy-001", "hierarchical_labels": True,
+        "label": "Hand-made", "description": "a hand-made scope", "created_at": "2026-01-01T00:00:00Z",
+        "rows": n_rows,
         "cluster_labels_lookup": [{"cluster": f"0_{i}", "label": f"Topic {i}"} for i in range(k)],
         "inputs": {"embedding_id": "embedding-001", "umap_id": "umap-001", "cluster_id": "cluster-001",
                    "labels_id": "toponymy-001"}})
@@ -173,3 +180,48 @@ def bucket(moto):
     name = f"cdn-{uuid.uuid4().hex[:10]}"
     s3_client(endpoint, env).create_bucket(Bucket=name)
     return name
+
+
+def whole_bucket_hits(s3, bucket: str, needles: list[str]) -> list[str]:
+    """Every place in the WHOLE bucket that still holds one of ``needles``: raw bytes of every
+    object, and every cell (lists flattened, cast to text) of every parquet column."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    hits = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            data = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            hits += [f"{obj['Key']} (raw bytes)" for n in needles if n.encode() in data]
+            if not obj["Key"].endswith(".parquet"):
+                continue
+            table = pq.read_table(io.BytesIO(data))
+            for name in table.column_names:
+                col = table[name].combine_chunks()
+                while pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
+                    col = col.flatten()
+                try:
+                    text = pc.cast(col, pa.string())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    text = pa.array([str(v) for v in col.to_pylist()], pa.string())
+                for n in needles:
+                    if pc.any(pc.fill_null(pc.match_substring(text, n), False)).as_py():
+                        hits.append(f"{obj['Key']} column {name}")
+    return hits
+
+
+def add_scope_copy(dataset: Dataset, source: str = "scopes-001", new: str = "scopes-002") -> str:
+    """A second scope of the dataset: the files of ``source`` under a new id and a new scope_uid."""
+    import shutil
+
+    root = dataset.path / "scopes"
+    for suffix in ("-input.parquet", ".parquet"):
+        shutil.copyfile(root / f"{source}{suffix}", root / f"{new}{suffix}")
+    side = json.loads((root / f"{source}.json").read_text())
+    uid = str(uuid.uuid4())
+    side.update(id=new, scope_uid=uid, lancedb_table_id=f"{dataset.name}__{uid}")
+    atomic_write_json(root / f"{new}.json", side)
+    return new

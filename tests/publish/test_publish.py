@@ -29,6 +29,8 @@ EXPECTED_RELS = {
     "clusters/toponymy-001.parquet", "clusters/toponymy-001.json", "clusters/cluster-001.json",
     "links/meta.json", "links/edges.parquet", "links/node_link_stats.parquet",
 }
+#: what a publish sends: the allowlist plus the shareable map page (PublishConfig.webmap)
+PUBLISHED_RELS = EXPECTED_RELS | {"index.html"}
 
 
 @pytest.fixture
@@ -124,8 +126,8 @@ def test_file_target_publish_and_noop_republish(handmade, tmp_path):
     assert byte_events and byte_events[-1].done == plan.totals["bytes_to_send"]  # a bar in bytes
     published = sorted(p.relative_to(tmp_path / "cdn").as_posix()
                        for p in (tmp_path / "cdn").rglob("*") if p.is_file())
-    assert published == sorted({f"handmade/{r}" for r in EXPECTED_RELS} | {"handmade/manifest.json"})
-    for rel in EXPECTED_RELS:  # byte-identical copies
+    assert published == sorted({f"handmade/{r}" for r in PUBLISHED_RELS} | {"handmade/manifest.json"})
+    for rel in PUBLISHED_RELS:  # byte-identical copies
         assert (tmp_path / "cdn" / "handmade" / rel).read_bytes() == (handmade.path / rel).read_bytes()
     manifest = read_json(tmp_path / "cdn" / "handmade" / "manifest.json")
     assert manifest["dataset"] == "handmade" and manifest["tool"]["version"]
@@ -133,13 +135,13 @@ def test_file_target_publish_and_noop_republish(handmade, tmp_path):
     scope_entry = manifest["scopes"]["scopes-001"]
     assert scope_entry["scope_uid"] == read_json(handmade.path / "scopes" / "scopes-001.json")["scope_uid"]
     assert scope_entry["lineage"]["id"] == "scopes-001"
-    assert {o["key"] for o in manifest["objects"]} == {f"handmade/{r}" for r in EXPECTED_RELS}
+    assert {o["key"] for o in manifest["objects"]} == {f"handmade/{r}" for r in PUBLISHED_RELS}
     for o in manifest["objects"]:
-        assert o["content_type"] in ("application/json", "application/vnd.apache.parquet")
+        assert o["content_type"] in ("application/json", "application/vnd.apache.parquet", "text/html; charset=utf-8")
     assert verify_remote(target, handmade) == []
 
     again = plan_publish(handmade, "scopes-001", target, validator=no_gate)
-    assert again.totals["bytes_to_send"] == 0 and again.totals["unchanged"] == len(EXPECTED_RELS)
+    assert again.totals["bytes_to_send"] == 0 and again.totals["unchanged"] == len(PUBLISHED_RELS)
     second = execute_publish(again)
     assert second["bytes_uploaded"] == 0 and second["uploaded"] == []
     history = publish_history(handmade)
@@ -155,7 +157,7 @@ def test_s3_publish_headers_metadata_and_noop(handmade, moto, bucket):
     record = execute_publish(plan)
     assert record["bytes_uploaded"] == plan.totals["bytes_total"]
     keys = _listing(moto, bucket)
-    assert keys == sorted({f"site/handmade/{r}" for r in EXPECTED_RELS} | {"site/handmade/manifest.json"})
+    assert keys == sorted({f"site/handmade/{r}" for r in PUBLISHED_RELS} | {"site/handmade/manifest.json"})
     s3 = s3_client(endpoint, env)
     head = s3.head_object(Bucket=bucket, Key="site/handmade/scopes/scopes-001-input.parquet")
     assert head["ContentType"] == "application/vnd.apache.parquet"
@@ -211,10 +213,11 @@ def test_incremental_change_uploads_only_changed(handmade, moto, bucket):
     plan = _s3_plan(handmade, moto, bucket)
     status = {r["key"].split("/", 1)[1]: r["status"] for r in plan.rows}
     assert status.pop("clusters/toponymy-001.parquet") == "changed"
+    assert status.pop("index.html") == "changed"  # the map shows the new label
     assert set(status.values()) == {"unchanged"}
     record = execute_publish(plan)
-    assert record["uploaded"] == ["handmade/clusters/toponymy-001.parquet"]
-    assert record["bytes_uploaded"] == labels_path.stat().st_size
+    assert record["uploaded"] == ["handmade/clusters/toponymy-001.parquet", "handmade/index.html"]
+    assert record["bytes_uploaded"] == labels_path.stat().st_size + (handmade.path / "index.html").stat().st_size
     assert verify_remote(plan.target, handmade) == []
 
 
@@ -309,7 +312,7 @@ def test_lancedb_failure_stops_before_manifest(handmade, tmp_path, monkeypatch):
     with pytest.raises(PublishError, match="manifest was not changed") as err:
         execute_publish(plan)
     assert err.value.report["step"] == "lancedb"
-    assert len(err.value.report["uploaded"]) == len(EXPECTED_RELS)
+    assert len(err.value.report["uploaded"]) == len(PUBLISHED_RELS)
     assert not (tmp_path / "cdn" / "handmade" / "manifest.json").exists()
     assert publish_history(handmade) == []
 
