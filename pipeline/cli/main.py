@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "pipeline.cli.publish",
     "pipeline.cli.unpublish",
     "pipeline.cli.run",
+    "pipeline.cli.update",
 )
 PLUGIN_GROUP = "tweetscope.commands"
 
