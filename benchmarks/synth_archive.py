@@ -5,9 +5,13 @@ embeddings really cluster: a tweet mixes 1-3 topics around a dominant one, lengt
 ~20 to 280 characters, with hashtags, mentions, t.co links (``entities.urls``), media, replies
 (to the owner's own tweets, forming threads up to depth 10, and to other users), quotes
 (links to ``/status/<id>``, some of them the owner's own tweets), retweets (``RT @user: …``)
-and a few long note tweets. Tweets are split into ``tweets.js``, ``tweets-part1.js`` … as X
-does for large archives, next to ``manifest.js``, ``account.js``, ``profile.js``, a small
-``like.js``, ``deleted-tweets.js`` and ``note-tweet.js``. Deterministic for a seed.
+and a few long note tweets. Replies look like real ones: they start with the handles they
+answer (``@a @b …``, 1-3 of them), go to accounts by a Zipf law (a few hubs get a large
+share), lean to the replied account's own topic, are sometimes one-word reactions and come
+in conversations of several turns; links repeat (a few pages are shared again and again).
+Tweets are split into ``tweets.js``, ``tweets-part1.js`` … as X does for large archives,
+next to ``manifest.js``, ``account.js``, ``profile.js``, a small ``like.js``,
+``deleted-tweets.js`` and ``note-tweet.js``. Deterministic for a seed.
 
     python benchmarks/synth_archive.py OUT.zip --tweets 212000 [--seed 0] [--format zip|community]
 """
@@ -15,7 +19,9 @@ does for large archives, next to ``manifest.js``, ``account.js``, ``profile.js``
 from __future__ import annotations
 
 import argparse
+import bisect
 import datetime as dt
+import itertools
 import json
 import random
 import re
@@ -92,8 +98,23 @@ TEMPLATES = (
 )
 FILLERS = ("honestly", "lol", "again", "this week", "somehow", "for real", "I think", "maybe", "today", "tbh")
 OTHER_USERS = [f"{w}_{n}" for w in ("river", "atlas", "nova", "pixel", "maple", "orbit", "sage", "delta",
-                                    "ember", "lumen", "quill", "cedar") for n in range(25)]
+                                    "ember", "lumen", "quill", "cedar") for n in range(80)]
+USER_IDS = {user: str(10**9 + i) for i, user in enumerate(OTHER_USERS)}
 DOMAINS = ("example.com", "blog.example.org", "news.example.net", "docs.example.io", "github.com/example")
+# Fixed (seed-independent) traits of the other accounts: who the hubs are and what each talks about.
+_TRAITS = random.Random(18)
+# Replies go to accounts by a Zipf law (weight 1/rank): the top hub gets ~13 % of them, the top ten ~40 %.
+HUB_ORDER = _TRAITS.sample(OTHER_USERS, len(OTHER_USERS))
+_HUB_CUM = list(itertools.accumulate(1.0 / rank for rank in range(1, len(HUB_ORDER) + 1)))
+USER_TOPIC = {user: _TRAITS.randrange(len(TOPICS)) for user in OTHER_USERS}
+REPLY_EXTRA_HANDLES = (0,) * 72 + (1,) * 21 + (2,) * 7  # "@a text" / "@a @b text" / "@a @b @c text"
+SHORT_REPLIES = ("exactly", "this", "lol", "so true", "source?", "thanks!", "agreed", "ha, yes", "same here",
+                 "wow", "good point", "not sure about that", "congrats!", "love this", "yes!", "+1")
+# A few pages shared over and over (Zipf again), as people link their own blog or a favourite doc.
+POPULAR_URLS = tuple(f"https://{DOMAINS[i % len(DOMAINS)]}/{slug}" for i, slug in enumerate(
+    ("about", "newsletter", "talk-2019", "reading-list", "projects", "uses", "now", "faq", "cv", "podcast",
+     "slides", "notes", "archive", "contact", "donate", "map", "guide", "changelog", "tools", "links")))
+_URL_CUM = list(itertools.accumulate(1.0 / rank for rank in range(1, len(POPULAR_URLS) + 1)))
 SOURCES = ('<a href="https://mobile.twitter.com" rel="nofollow">Twitter Web App</a>',
            '<a href="http://twitter.com/download/iphone" rel="nofollow">Twitter for iPhone</a>',
            '<a href="http://twitter.com/download/android" rel="nofollow">Twitter for Android</a>')
@@ -153,6 +174,10 @@ class _Gen:
         self.seq = 0
         self.notes: list[dict] = []
         self.tco = 0
+        self.conv_users: list[str] = []  # handles of the conversation the owner is replying in
+        self.conv_topic = 0
+        self.conv_left = 0
+        self.conv_last = ""
 
     def tco_url(self) -> str:
         self.tco += 1
@@ -220,13 +245,8 @@ class _Gen:
                 text = text[:139] + "…"
             entities["user_mentions"].append(self._mention(user, 3))
             self.thread_left = 0
-        elif roll < 0.40:  # reply to another user
-            user = rng.choice(OTHER_USERS)
-            topic = rng.randrange(len(TOPIC_NAMES))
-            other_id = str(int(tid) - rng.randint(10**9, 10**15))
-            rec.update(self._reply_fields(other_id, user, str(10**9 + OTHER_USERS.index(user))))
-            text = f"@{user} " + self.body(topic)
-            entities["user_mentions"].append(self._mention(user, 0))
+        elif roll < 0.45:  # reply to other users
+            text = self._reply(tid, rec, entities)
         else:
             topic = rng.randrange(len(TOPIC_NAMES))
             text = self.body(topic)
@@ -242,10 +262,13 @@ class _Gen:
                 qid, quser = str(int(tid) - rng.randint(10**9, 10**16)), rng.choice(OTHER_USERS)
             text = self._add_url(text, entities, f"https://{rng.choice(('twitter.com', 'x.com'))}/{quser}/status/{qid}",
                                  f"x.com/{quser}/stat…")
-        elif rng.random() < 0.08:
-            path = "".join(rng.choice(string.ascii_lowercase) for _ in range(8))
-            domain = rng.choice(DOMAINS)
-            text = self._add_url(text, entities, f"https://{domain}/{path}", f"{domain}/{path}")
+        elif rng.random() < 0.10:
+            if rng.random() < 0.6:
+                url = POPULAR_URLS[bisect.bisect(_URL_CUM, rng.random() * _URL_CUM[-1])]
+            else:
+                path = "".join(rng.choice(string.ascii_lowercase) for _ in range(8))
+                url = f"https://{rng.choice(DOMAINS)}/{path}"
+            text = self._add_url(text, entities, url, url.removeprefix("https://"))
         if rng.random() < 0.05:
             self._add_media(tid, text, rec, entities)
             text = rec.pop("_text")
@@ -256,8 +279,43 @@ class _Gen:
         self.own_ids.append(tid)
         return {"tweet": rec}
 
+    def _reply_target(self) -> str:
+        return HUB_ORDER[bisect.bisect(_HUB_CUM, self.rng.random() * _HUB_CUM[-1])]
+
+    def _reply(self, tid: str, rec: dict, entities: dict) -> str:
+        """A reply to other accounts, ``@a @b text``; a conversation goes on for a few turns."""
+        rng = self.rng
+        r = rng.random
+        if self.conv_left > 0 and r() < 0.6:
+            self.conv_left -= 1
+            if r() < 0.25:  # the owner adds to their own last reply, still addressed to the others
+                parent, user, user_id = self.conv_last, ACCOUNT["username"], ACCOUNT["account_id"]
+            else:  # answers the other side's newer reply
+                user = self.conv_users[0]
+                parent, user_id = str(int(tid) - rng.randint(10**6, 10**12)), USER_IDS[user]
+        else:
+            user = self._reply_target()
+            handles = [user]
+            for _ in range(_pick(r, REPLY_EXTRA_HANDLES)):
+                other = self._reply_target()
+                if other not in handles:
+                    handles.append(other)
+            self.conv_users = handles
+            # people mostly answer an account about what that account talks about
+            self.conv_topic = USER_TOPIC[user] if r() < 0.6 else int(r() * len(TOPIC_NAMES))
+            self.conv_left = _pick(r, (0, 0, 1, 2, 3, 5))
+            parent, user_id = str(int(tid) - rng.randint(10**9, 10**15)), USER_IDS[user]
+        self.conv_last = tid
+        rec.update(self._reply_fields(parent, user, user_id))
+        prefix = ""
+        for handle in self.conv_users:
+            entities["user_mentions"].append(self._mention(handle, len(prefix)))
+            prefix += f"@{handle} "
+        body = _pick(r, SHORT_REPLIES) if r() < 0.15 else self.body(self.conv_topic)
+        return (prefix + body)[:280].rstrip()
+
     def _mention(self, user: str, start: int) -> dict:
-        uid = str(10**9 + OTHER_USERS.index(user))
+        uid = USER_IDS[user]
         return {"name": user.replace("_", " ").title(), "screen_name": user,
                 "indices": [str(start), str(start + len(user) + 1)], "id_str": uid, "id": uid}
 

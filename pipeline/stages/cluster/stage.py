@@ -226,7 +226,11 @@ def order_by_size(raw: np.ndarray, assigned: np.ndarray) -> tuple[np.ndarray, np
 
 
 def final_labels(raw: np.ndarray, knn: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(cluster, raw_cluster) from HDBSCAN's labels: noise assigned, numbered by size."""
+    """(cluster, raw_cluster) from HDBSCAN's labels: noise assigned, numbered by size.
+
+    Rows past the tree's points (placed by ``tweetscope update``) start as noise and take their neighbours' vote.
+    """
+    raw = np.concatenate([raw, np.full(len(knn) - len(raw), -1, dtype=raw.dtype)])
     return order_by_size(raw, assign_noise(raw, knn, X))
 
 
