@@ -80,7 +80,8 @@ def mention_dominated(handles: np.ndarray, clusters: np.ndarray, threshold: floa
 
 
 def label_checks(ds, toponymy_id: str) -> dict:
-    from pipeline.stages.labels.keyterms import label_problem
+    from pipeline.stages.labels.keyterms import NameGuard, content_word_count, label_problem
+    from pipeline.stages.labels.stage import dataset_handles
     from pipeline.stages.labels.table import load_labels
 
     table = load_labels(ds, toponymy_id)
@@ -90,9 +91,19 @@ def label_checks(ds, toponymy_id: str) -> dict:
     for _, group in table.groupby(table["parent_cluster"].fillna("top")):
         names = group["label"].str.lower().tolist()
         sibling_clashes += len(names) - len(set(names))
+    guard = NameGuard(dataset_handles(ds))
+    terms = {row.cluster: [t.strip() for t in row.label.split(",")] for row in table.itertuples()}
+    by_id = table.set_index("cluster")
+    parents = table[table["children"].map(len) > 1]
+    from_children = sum(all(t.lower() in " , ".join(by_id.loc[list(row.children), "label"]).lower()
+                            for t in terms[row.cluster]) for row in parents.itertuples())
+    top = table[table["layer"] == table["layer"].max()]
     return {"labels": int(len(table)), "rule_problems": len(problems), "problem_labels": problems,
             "sibling_name_clashes": int(sibling_clashes),
-            "layer0": table[table["layer"] == 0]["label"].tolist()}
+            "disguised_name_labels": [c for c, ts in terms.items() if any(guard.spells_name(t) for t in ts)],
+            "weak_term_labels": [c for c, ts in terms.items() if any(content_word_count(t) == 0 for t in ts)],
+            "multi_child_parents": int(len(parents)), "parents_named_from_children": int(from_children),
+            "layer0": table[table["layer"] == 0]["label"].tolist(), "top_layer": top["label"].tolist()}
 
 
 def run_variant(archive: Path, settings: dict, labels: bool, truth_fn) -> dict:
@@ -168,7 +179,9 @@ def main(argv=None) -> int:
             print(f"{variant:22s} mention-dominated {md['dominated_clusters']:3d}/{md['clusters']:3d} clusters "
                   f"{md['tweet_share']:.1%} of tweets  P@1 {sp['precision_at_1']:.3f} P@10 {sp['precision_at_10']:.3f}"
                   + (f"  AMI {results[variant]['ami_topics']:.3f}" if "ami_topics" in results[variant] else "")
-                  + (f"  label problems {results[variant]['labels']['rule_problems']}" if args.labels else "")
+                  + (f"  label problems {results[variant]['labels']['rule_problems']}"
+                     f" disguised {len(results[variant]['labels']['disguised_name_labels'])}"
+                     f" weak {len(results[variant]['labels']['weak_term_labels'])}" if args.labels else "")
                   + f"  ({time.perf_counter() - started:.0f} s)", flush=True)
     result = {
         "benchmark": "map_quality", "archive": name, "variants": results,

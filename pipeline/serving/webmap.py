@@ -32,7 +32,15 @@ import param
 from pipeline.core.config import StageConfig
 from pipeline.core.errors import PublishError
 from pipeline.core.tombstones import tombstone_mask
+from pipeline.core.textnorm import normalise
 from pipeline.core.workspace import Dataset, atomic_write_bytes, read_json
+from pipeline.stages.labels.keyterms import (
+    NameGuard,
+    archive_handles,
+    content_word_count,
+    label_problem,
+    phrase_analyzer,
+)
 
 WEBMAP_NAME = "index.html"
 NOISE_LABEL = "Unlabelled"
@@ -71,11 +79,90 @@ def kept_rows(frame: pd.DataFrame, tombstoned: Optional[np.ndarray] = None) -> p
     return frame.loc[~drop].reset_index(drop=True)
 
 
+def _phrase_shares(texts: list[str], analyze) -> tuple[dict, int]:
+    counts: dict = {}
+    for text in texts:
+        for phrase in set(analyze(text)):
+            counts[phrase] = counts.get(phrase, 0) + 1
+    return counts, max(len(texts), 1)
+
+
+def _distinguishing_phrases(label: str, members: list[list[str]], guard: NameGuard) -> list[Optional[str]]:
+    """For clusters sharing ``label``: each one's phrase most over-represented in its own (kept)
+    tweets against the others', with no word of the label and no handle, number or name; None when
+    none stands out."""
+    analyze = phrase_analyzer()
+    taken = set(re.findall(r"\w+", label.lower()))
+    shares = [_phrase_shares(texts, analyze) for texts in members]
+    out: list[Optional[str]] = []
+    for i, (counts, n) in enumerate(shares):
+        best, best_score = None, 0.0
+        for phrase, count in counts.items():
+            if count < 2 or taken & set(phrase.split()) or content_word_count(phrase) == 0:
+                continue
+            other = max((c.get(phrase, 0) / m for j, (c, m) in enumerate(shares) if j != i), default=0.0)
+            score = (count / n - other) * (1.0 + 0.3 * (len(phrase.split()) - 1))
+            if score > best_score and label_problem(phrase, guard.names) is None and not guard.spells_name(phrase):
+                best, best_score = phrase, score
+        out.append(best)
+    return out
+
+
+def distinct_layer_names(rows: pd.DataFrame, texts: dict, guard: Optional[NameGuard] = None,
+                         max_texts: int = 2000) -> list[str]:
+    """The names a layer's clusters are shown by, unique within the layer (datamapplot draws one
+    label per distinct text, so two clusters named alike would merge into one label).
+
+    ``rows``: one layer of a label table (``label``, ``indices``, optional ``parent_label``);
+    ``texts``: ls_index -> tweet text of the rows that may be shown. Clusters sharing a name get,
+    in this order of preference, the phrase that sets each apart in its own tweets
+    ("Hate speech (nixos ban)"), their parent's name, or a number by size ("Hate speech (2)").
+    The labels artifact is not changed.
+    """
+    names = [str(x) if isinstance(x, str) and x.strip() else NOISE_LABEL for x in rows["label"]]
+    guard = guard or NameGuard(archive_handles(texts.values()))
+    parents = rows["parent_label"].tolist() if "parent_label" in rows else [None] * len(rows)
+    sizes = [len(ix) for ix in rows["indices"]]
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        if name != NOISE_LABEL:
+            groups.setdefault(" ".join(name.lower().split()), []).append(i)
+    out = list(names)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        label = names[members[0]]
+        picked = _distinguishing_phrases(label, [
+            [normalise(texts[k]) for k in list(rows["indices"].iloc[i])[:max_texts] if k in texts]
+            for i in members], guard)
+        parent_names = [parents[i] if isinstance(parents[i], str) and parents[i] != label else None
+                        for i in members]
+        order = sorted(members, key=lambda i: -sizes[i])
+        for i, phrase, parent in zip(members, picked, parent_names):
+            if phrase and picked.count(phrase) == 1:
+                more = phrase
+            elif parent and parent_names.count(parent) == 1:
+                more = parent
+            else:
+                more = str(order.index(i) + 1)
+            out[i] = f"{names[i]} ({more})"
+    seen: dict[str, int] = {}
+    for i, name in enumerate(out):  # a new name may still meet another cluster's
+        key = " ".join(name.lower().split())
+        if key in seen and name != NOISE_LABEL:
+            seen[key] += 1
+            out[i] = f"{name} #{seen[key]}"
+        else:
+            seen[key] = 1
+    return out
+
+
 def label_layers(labels: Optional[pd.DataFrame], frame: pd.DataFrame) -> list[np.ndarray]:
     """One label array per layer (finest first) aligned with ``frame`` rows; unlabelled = NOISE_LABEL.
 
-    ``labels`` is a label table (``label``, ``indices`` = ls_index lists, optional ``layer``);
-    without one, the scope's own layer-0 ``label`` column is the single layer.
+    ``labels`` is a label table (``label``, ``indices`` = ls_index lists, optional ``layer``,
+    ``cluster`` and ``parent_cluster``); without one, the scope's own layer-0 ``label`` column is
+    the single layer. Names are made unique within each layer (:func:`distinct_layer_names`).
     """
     ls = frame["ls_index"].to_numpy(dtype=np.int64)
     if labels is None or labels.empty:
@@ -84,12 +171,20 @@ def label_layers(labels: Optional[pd.DataFrame], frame: pd.DataFrame) -> list[np
         return [np.where(unknown, NOISE_LABEL, names).astype(object)]
     layer_of = labels["layer"].to_numpy(dtype=np.int64) if "layer" in labels else np.zeros(len(labels), np.int64)
     size = int(max(ls.max(initial=-1), max((max(ix, default=-1) for ix in labels["indices"]), default=-1))) + 1
+    labels = labels.assign(indices=[list(ix) for ix in labels["indices"]])
+    if {"cluster", "parent_cluster"} <= set(labels.columns):
+        label_of = dict(zip(labels["cluster"], labels["label"]))
+        labels = labels.assign(parent_label=[label_of.get(p) for p in labels["parent_cluster"]])
+    texts = (dict(zip(frame["ls_index"].tolist(), frame["text"].fillna("").astype(str).tolist()))
+             if "text" in frame else {})
+    guard = NameGuard(archive_handles(texts.values()))
     layers = []
     for layer in sorted(set(layer_of.tolist())):
         full = np.full(size, NOISE_LABEL, dtype=object)
         rows = labels.loc[layer_of == layer]
+        shown = distinct_layer_names(rows, texts, guard)
         # Larger clusters first, so a point in two overlapping clusters keeps the smaller one's label.
-        for label, indices in sorted(zip(rows["label"], rows["indices"]), key=lambda r: -len(r[1])):
+        for label, indices in sorted(zip(shown, rows["indices"]), key=lambda r: -len(r[1])):
             idx = np.asarray(indices, dtype=np.int64)
             full[idx[(idx >= 0) & (idx < size)]] = str(label) if label else NOISE_LABEL
         layers.append(full[ls])
@@ -233,8 +328,8 @@ def webmap_inputs(dataset: Dataset, scope_id: str) -> tuple[pd.DataFrame, list[n
             label_path = None
         if label_path is not None and label_path.is_file():
             names = pq.read_schema(label_path).names
-            labels = pq.read_table(label_path, columns=[c for c in ("layer", "label", "indices")
-                                                        if c in names]).to_pandas()
+            labels = pq.read_table(label_path, columns=[c for c in ("cluster", "layer", "label", "parent_cluster",
+                                                                    "indices") if c in names]).to_pandas()
             if "indices" not in labels:
                 labels = None
     title = str(scope.get("label") or dataset.name)
@@ -252,5 +347,6 @@ def write_webmap(dataset: Dataset, scope_id: str, config: Optional[WebmapConfig]
     return path
 
 
-__all__ = ["WEBMAP_NAME", "ELLIPSIS", "WebmapConfig", "JS_PINS", "kept_rows", "label_layers", "hover_texts",
+__all__ = ["WEBMAP_NAME", "ELLIPSIS", "WebmapConfig", "JS_PINS", "kept_rows", "distinct_layer_names",
+           "label_layers", "hover_texts",
            "build_webmap_html", "embedded_texts", "webmap_inputs", "write_webmap"]

@@ -17,7 +17,9 @@ from pipeline.serving.webmap import (
     NOISE_LABEL,
     WebmapConfig,
     build_webmap_html,
+    distinct_layer_names,
     embedded_texts,
+    label_layers,
     webmap_inputs,
     write_webmap,
 )
@@ -77,6 +79,36 @@ def test_label_layers_come_from_the_labels_artifact(mapped):
     for name in top:  # every top-layer topic is a label of the page (text-wrapped there)
         assert set(name.split()) <= shown, name
     assert NOISE_LABEL not in [layer[0] for layer in layers if (layer != NOISE_LABEL).all()]
+
+
+def test_clusters_sharing_a_label_get_distinct_names_on_the_page_only(mapped):
+    """datamapplot draws one label per distinct text: clusters of a layer named alike must be told apart
+    on the page (a phrase of their own tweets, else the parent's name, else a number), the artifact kept."""
+    ds, scope_id, _, _ = mapped
+    path = ds.label_file(ds.sidecar(scope_id)["labels_id"], ".parquet")
+    before = path.read_bytes()
+    labels = pd.read_parquet(path)
+    frame, _, _ = webmap_inputs(ds, scope_id)
+    kept = set(frame["ls_index"].tolist())
+    layer0 = labels.index[labels["layer"] == 0][:3]
+    twins = labels.copy()
+    twins.loc[layer0, "label"] = "Politics"  # three clusters named alike
+    layers = label_layers(twins, frame)
+    for layer, shown in zip(sorted(twins["layer"].unique()), layers):
+        live = [r for r in twins[twins["layer"] == layer].itertuples() if kept & set(r.indices)]
+        assert len(set(shown) - {NOISE_LABEL}) == len(live)  # one label per cluster, none merged
+    names = {layers[0][list(frame["ls_index"]).index(next(i for i in twins.at[k, "indices"] if i in kept))]
+             for k in layer0}
+    assert len(names) == 3 and all(re.fullmatch(r"Politics \([^()]+\)", n) for n in names), names
+    assert path.read_bytes() == before
+    # texts that cannot tell two clusters apart: the parents' names, then numbers by size
+    texts = dict(zip(frame["ls_index"], frame["text"].fillna("")))
+    first = list(twins.at[layer0[0], "indices"])
+    rows = pd.DataFrame({"label": ["Politics", "Politics"], "indices": [first, first],
+                         "parent_label": ["Nature", "Europe"]})
+    assert distinct_layer_names(rows, texts) == ["Politics (Nature)", "Politics (Europe)"]
+    rows["parent_label"] = ["Nature", "Nature"]
+    assert distinct_layer_names(rows, texts) == ["Politics (1)", "Politics (2)"]
 
 
 def test_page_loads_pinned_cdn_scripts_and_no_web_font(mapped):

@@ -195,10 +195,19 @@ def test_missing_or_bad_inputs_give_clear_errors(mapped_dataset, tmp_path):
 
 
 def test_every_sample_label_is_readable(labels):
-    """Issue 19's rules on every label of the sample: no bare handle, number, URL or date; siblings
-    named apart; written in the cluster's dominant language; the normalisation recorded."""
+    """Issue 19's rules on every label of the sample: no bare handle, number, URL or date, nor a name
+    split into words; no term of only weak words; parents named from their children; siblings named
+    apart; written in the cluster's dominant language; the normalisation recorded."""
     from pipeline.core import textnorm
-    from pipeline.stages.labels.keyterms import archive_handles, content_words, label_problem, language_of
+    from pipeline.stages.labels.keyterms import (
+        NameGuard,
+        archive_handles,
+        content_word_count,
+        content_words,
+        label_problem,
+        language_of,
+    )
+    from pipeline.stages.labels.stage import dataset_handles
 
     ds, toponymy_id, table, side = labels
     served = ds.read_input(["text"])["text"].fillna("").tolist()
@@ -208,6 +217,23 @@ def test_every_sample_label_is_readable(labels):
     assert {label: why for label, why in problems.items() if why} == {}
     for term in (row.label for row in table.itertuples()):
         assert not any(w.lower().lstrip("@") in handles for w in term.replace(",", " ").split()), term
+    # no handle in disguise: no run of a label's words spells an account or site name ("Sama hoole"
+    # of @SamaHoole, "Milahu" of @milahu104 and milahu.github.io), and the rule has teeth here
+    guard = NameGuard(dataset_handles(ds))
+    assert guard.spells_name("Sama hoole") and guard.spells_name("Milahu") and not guard.spells_name("hate speech")
+    disguised = [row.label for row in table.itertuples()
+                 if any(guard.spells_name(term) for term in row.label.split(","))]
+    assert disguised == []
+    # every term names something: not only stop words, verbs or expletives ("Scheisse, sagt")
+    weak = [row.label for row in table.itertuples() if any(content_word_count(t) == 0 for t in row.label.split(","))]
+    assert weak == []
+    # a parent of several clusters is named from its children's names (the top layer reads as topics)
+    by_id = table.set_index("cluster")
+    parents = table[table["children"].map(len) > 1]
+    assert len(parents)
+    for row in parents.itertuples():
+        kids = " , ".join(by_id.loc[list(row.children), "label"]).lower()
+        assert all(t.strip().lower() in kids for t in row.label.split(",")), (row.label, kids)
     for parent, group in table.groupby(table["parent_cluster"].fillna("top")):
         names = group["label"].str.lower().tolist()
         assert len(names) == len(set(names)), f"siblings under {parent} share a name: {names}"

@@ -100,6 +100,38 @@ def test_offline_disambiguation_gives_distinct_names():
     assert len(parsed["names"]) == 2 and len(set(parsed["names"])) == 2
 
 
+def test_offline_parent_name_summarises_its_children_by_size():
+    from pipeline.stages.labels.namers import offline_answer, summary_phrases
+    from pipeline.stages.labels.prompts import parse_answer
+
+    children = [["Ruminant meat beef, eating carnivore diet", 148], ["Nature resource depletion, overpopulation", 261],
+                ["Sama hoole, cholesterol", 28], ["Scheisse, sagt", 400], ["Gold silver (catherine austin fitts)", 49]]
+    names = frozenset({"samahoole", "milahu104"})
+    # the two largest children with a content word lead; the expletive+verb child and the handle never do
+    assert summary_phrases(children, 2, handles=names) == ["nature resource depletion", "ruminant meat beef"]
+    assert "sama hoole" not in summary_phrases(children, 9, handles=names)
+    assert summary_phrases(children[4:], 2) == ["gold silver", "catherine austin fitts"]
+    answer = parse_answer("name", offline_answer("name it", "- Keywords for this group include: scheisse\n",
+                                                 subtopics=children, handles=names))
+    assert answer["topic_name"] == "Nature resource depletion, ruminant meat beef"
+
+
+def test_offline_names_prefer_noun_phrases_and_never_spell_a_handle():
+    from pipeline.stages.labels.keyterms import NameGuard, archive_names, content_word_count
+    from pipeline.stages.labels.namers import distinctive_phrases
+
+    names = archive_names(["@SamaHoole beef", "see https://milahu.github.io/x"], screen_names=["milahu104"])
+    guard = NameGuard(names)
+    assert {"samahoole", "milahu", "github", "milahu104"} <= names
+    assert guard.spells_name("Sama hoole") and guard.spells_name("sama hoole cholesterol")
+    assert guard.spells_name("Milahu")
+    assert not guard.spells_name("cholesterol carnivore") and not NameGuard({"bitcoin_hotel"}).spells_name("hotel")
+    assert content_word_count("scheisse sagt") == 0 and content_word_count("wolf tamers") == 2
+    exemplars = ["Scheisse sagt er, wolf tamers banned", "scheisse sagt sie, wolf tamers", "wolf tamers scheisse sagt",
+                 "sama hoole sagt cholesterol", "sama hoole cholesterol", "milahu sagt scheisse"]
+    assert distinctive_phrases([], exemplars, 2, handles=names) == ["wolf tamers"]
+
+
 def test_coverage_judge_scores_label_against_texts():
     from pipeline.stages.labels.keyterms import coverage
 

@@ -15,7 +15,7 @@ import numpy as np
 from toponymy.prompt_construction import topic_name_prompt
 from toponymy.templates import SUMMARY_KINDS
 
-from pipeline.stages.labels.prompts import judge_prompt, with_relabel_note
+from pipeline.stages.labels.prompts import judge_prompt, with_relabel_note, with_subtopic_sizes
 
 
 @dataclass
@@ -43,29 +43,82 @@ def summary_kind_for(layer: int, n_layers: int, lowest: float = 0.0, highest: fl
     return SUMMARY_KINDS[int(round(detail * (len(SUMMARY_KINDS) - 1)))]
 
 
-def relabel_prompt(topo, layer: int, cluster: int, sample_texts: list[str], old: ClusterLabel,
-                   reason: str) -> Optional[dict]:
-    """toponymy's naming prompt for one cluster with ``sample_texts`` as exemplars (None if the
-    cluster has a single child, whose name it simply carries)."""
+def naming_prompt(topo, layer: int, cluster: int, exemplars: list[str], topic_names: Optional[list] = None
+                  ) -> Optional[dict]:
+    """toponymy's naming prompt for one cluster with ``exemplars`` shown, subtopics named by
+    ``topic_names`` (default: the names toponymy gave) and their sizes attached; None if the
+    cluster has a single child, whose name it simply carries."""
     lay = topo.cluster_layers_[layer]
-    exemplars = list(lay.exemplars)
-    exemplars[cluster] = list(sample_texts)
+    names = topo.topic_names_ if topic_names is None else topic_names
+    all_exemplars = list(lay.exemplars)
+    all_exemplars[cluster] = list(exemplars)
     prompt = topic_name_prompt(
-        cluster, layer, topo.topic_names_,
-        exemplar_texts=exemplars, keyphrases=lay.keyphrases,
+        cluster, layer, names,
+        exemplar_texts=all_exemplars, keyphrases=lay.keyphrases,
         subtopics=lay.subtopics if len(lay.subtopics) else None,
         cluster_tree=topo.cluster_tree_,
         object_description=topo.object_description, corpus_description=topo.corpus_description,
         summary_kind=summary_kind_for(layer, len(topo.cluster_layers_), topo.lowest_detail_level,
                                       topo.highest_detail_level),
         max_num_keyphrases=lay.n_keyphrases, max_num_subtopics=lay.n_subtopics,
-        max_num_exemplars=max(len(sample_texts), 1),
+        max_num_exemplars=max(len(exemplars), 1),
         exemplar_start_delimiter=lay.exemplar_delimiters[0], exemplar_end_delimiter=lay.exemplar_delimiters[1],
         prompt_template=lay.prompt_template,
     )
     if isinstance(prompt, str):  # "[!SKIP!]: <child name>"
         return None
-    return with_relabel_note(prompt, old.name, old.score or 0.0, reason)
+    sizes = [np.bincount(x.cluster_labels[x.cluster_labels >= 0]) for x in topo.cluster_layers_]
+    return with_subtopic_sizes(prompt, layer, cluster, names, topo.cluster_tree_, sizes)
+
+
+def relabel_prompt(topo, layer: int, cluster: int, sample_texts: list[str], old: ClusterLabel,
+                   reason: str) -> Optional[dict]:
+    """toponymy's naming prompt for one cluster with ``sample_texts`` as exemplars (None if the
+    cluster has a single child, whose name it simply carries)."""
+    prompt = naming_prompt(topo, layer, cluster, sample_texts)
+    return None if prompt is None else with_relabel_note(prompt, old.name, old.score or 0.0, reason)
+
+
+def refresh_parents(topo, namer, labels: dict[tuple[int, int], ClusterLabel],
+                    cluster_name: Callable[[int, int], str]) -> list[dict]:
+    """Rename the parents whose children's names changed after they were named (by the audit), layer
+    by layer upwards, so a parent's name summarises its children as they are: a single child's name is
+    carried, others are asked again with the children's current names. Returns what changed."""
+    names = [list(layer_names) for layer_names in topo.topic_names_]
+    changes = []
+    for layer in range(1, len(topo.cluster_layers_)):
+        for (lay, c), label in labels.items():  # the layer below as it is now
+            if lay == layer - 1:
+                names[lay][c] = label.name
+        stale = [c for c in range(len(names[layer]))
+                 if any(names[k_lay][k] != topo.topic_names_[k_lay][k]
+                        for k_lay, k in topo.cluster_tree_.get((layer, c), []))]
+        asks, keys = [], []
+        for c in stale:
+            kids = topo.cluster_tree_.get((layer, c), [])
+            prompt = naming_prompt(topo, layer, c, list(topo.cluster_layers_[layer].exemplars[c]), names)
+            if prompt is None:  # one child: carry its name, as toponymy does
+                child = labels[tuple(kids[0])]
+                answer = {"topic_name": child.name, "topic_description": child.description,
+                          "topic_specificity": child.specificity}
+                _rename(labels[(layer, c)], answer, changes, cluster_name(layer, c), child.score)
+            else:
+                asks.append(prompt)
+                keys.append(c)
+        for c, answer in zip(keys, namer.name(asks)):
+            _rename(labels[(layer, c)], answer, changes, cluster_name(layer, c))
+    return changes
+
+
+def _rename(label: ClusterLabel, answer: dict, changes: list, cluster: str, score: Optional[float] = None) -> None:
+    if answer["topic_name"] == label.name:
+        return
+    changes.append({"cluster": cluster, "old_label": label.name, "new_label": answer["topic_name"]})
+    label.history.append(label.name)
+    label.name = answer["topic_name"]
+    label.description = answer["topic_description"] or label.description
+    label.specificity = answer["topic_specificity"]
+    label.score = score  # the old name's score does not apply (None: not judged)
 
 
 def run_audit(topo, namer, texts: list[str], layer_labels: list[np.ndarray], labels: dict[tuple[int, int], ClusterLabel],

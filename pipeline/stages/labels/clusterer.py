@@ -16,6 +16,7 @@ from toponymy.cluster_layer import ClusterLayer, ClusterLayerText
 from toponymy.clustering import Clusterer, build_cluster_tree, centroids_from_labels
 
 from pipeline.core.errors import LineageError
+from pipeline.stages.labels.prompts import with_subtopic_sizes
 
 
 def contiguous_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,12 +82,25 @@ class AdaptiveClusterLayerText(ClusterLayerText):
     lists are then cut to its own size-dependent count, which is what the prompts show.
     """
 
-    def __init__(self, *args: Any, min_exemplars: int = 4, min_keyphrases: int = 8, **kwargs: Any):
+    def __init__(self, *args: Any, min_exemplars: int = 4, min_keyphrases: int = 8,
+                 layer_sizes: Optional[Sequence[np.ndarray]] = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.min_exemplars = min_exemplars
         self.min_keyphrases = min_keyphrases
         self.cluster_sizes = np.bincount(self.cluster_labels[self.cluster_labels >= 0],
                                          minlength=self.centroid_vectors.shape[0])
+        self.layer_sizes = list(layer_sizes) if layer_sizes is not None else None  # every layer's cluster sizes
+
+    def make_prompts(self, detail_level, all_topic_names, object_description, corpus_description,
+                     cluster_tree=None, *args: Any, **kwargs: Any):
+        """toponymy's prompts, each carrying its subtopics' sizes (see ``prompts.SUBTOPIC_SIZES``)."""
+        prompts = super().make_prompts(detail_level, all_topic_names, object_description, corpus_description,
+                                       cluster_tree, *args, **kwargs)
+        if self.layer_sizes is not None:
+            self.prompts = [with_subtopic_sizes(p, self.layer_id, c, all_topic_names, cluster_tree, self.layer_sizes)
+                            for c, p in enumerate(self.prompts)]
+            prompts = self.prompts
+        return prompts
 
     def exemplar_count(self, cluster: int) -> int:
         return adaptive_count(int(self.cluster_sizes[cluster]), self.min_exemplars, self.n_exemplars)
@@ -125,6 +139,8 @@ class FixedLayersClusterer(Clusterer):
         kwargs.setdefault("verbose", False)
         kwargs.setdefault("show_progress_bar", False)
         self.cluster_tree_ = build_cluster_tree(self.layer_labels)
+        if issubclass(cls, AdaptiveClusterLayerText):
+            kwargs.setdefault("layer_sizes", [np.bincount(lab) for lab in self.layer_labels])
         self.cluster_layers_ = [
             cls(labels, centroids_from_labels(labels, embedding_vectors), layer_id=i, **kwargs)
             for i, labels in enumerate(self.layer_labels)

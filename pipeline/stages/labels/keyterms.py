@@ -102,6 +102,71 @@ def archive_handles(texts: Iterable[str]) -> frozenset:
     return frozenset(h.lower() for t in texts if isinstance(t, str) for h in _ANY_HANDLE_RE.findall(t))
 
 
+_HOST_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/\s]*@)?((?:[a-z0-9][a-z0-9-]*\.)+[a-z]{2,})(?=[/:?#]|$)", re.I)
+_NAME_NOISE_RE = re.compile(r"[\d_\-]+")
+#: host labels that name no site: the web's own prefixes and second-level domains (co.uk)
+_HOST_NOISE = {"www", "m", "mobile", "en", "de", "amp", "co", "com", "org", "net", "ac", "gov", "edu"}
+
+
+def url_name_labels(urls: Iterable[str]) -> frozenset:
+    """The names in the host names of ``urls``, lower case: every label but the top-level domain
+    and "www" ("milahu" and "github" of milahu.github.io) — a site or its owner, never a topic."""
+    out = set()
+    for url in urls:
+        if not isinstance(url, str):
+            continue
+        match = _HOST_RE.match(url.strip())
+        if match:
+            labels = match.group(1).lower().split(".")[:-1]
+            out.update(x for x in labels if len(x) > 1 and x not in _HOST_NOISE)
+    return frozenset(out)
+
+
+def archive_names(texts: Iterable[str], urls: Iterable[str] = (), screen_names: Iterable[str] = ()) -> frozenset:
+    """Every account or site name of an archive, lower case: the @handles written in ``texts``, the
+    ``screen_names`` (the owner, reply targets) and the host-name labels of ``urls`` and of the
+    URLs written in ``texts``."""
+    texts = [t for t in texts if isinstance(t, str)]
+    written = [u for t in texts for u in re.findall(r"https?://\S+|\b(?:[a-z0-9-]+\.)+(?:[a-z]{2,})/\S*", t, re.I)]
+    return (archive_handles(texts) | frozenset(str(s).lower().lstrip("@") for s in screen_names if s)
+            | url_name_labels([*urls, *written]))
+
+
+class NameGuard:
+    """Tells whether a phrase spells an account or site name, even split into words ("sama hoole"
+    for @SamaHoole, "milahu" for @milahu104): some run of its words, joined without spaces, equals a
+    name or the name without its digits, "_" and "-", or — two words or more, 6+ letters — is
+    contained in one. A single word inside a longer name ("hotel" of @bitcoin_hotel) stays a word."""
+
+    def __init__(self, names: Iterable[str] = ()):
+        self.names = frozenset(n.lower() for n in names if n)
+        stripped = {_NAME_NOISE_RE.sub("", n) for n in self.names}
+        self.exact = self.names | {n for n in stripped if len(n) >= 3}
+        self._haystack = "\n".join(sorted(self.names))
+        self._seen: dict[str, bool] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    def spells_name(self, phrase: str) -> bool:
+        key = phrase.lower()
+        hit = self._seen.get(key)
+        if hit is None:
+            words = [w.strip(".,;:!?()[]\"'@#") for w in key.replace("-", " ").split()]
+            words = [w for w in words if w]
+            hit = False
+            for i in range(len(words)):
+                for j in range(i + 1, len(words) + 1):
+                    joined = "".join(words[i:j])
+                    if joined in self.exact or (j - i > 1 and len(joined) >= 6 and joined in self._haystack):
+                        hit = True
+                        break
+                if hit:
+                    break
+            self._seen[key] = hit
+        return hit
+
+
 def term_problem(term: str) -> str | None:
     """Why a single label term is no name ('handle', 'number', 'url', 'date'), or None."""
     t = term.strip()
@@ -130,6 +195,39 @@ def label_problem(label: str, handles: set[str] = frozenset()) -> str | None:
         if term.strip().lower().lstrip(".@") in handles:
             return "handle"
     return None
+
+
+# ----------------------------------------------------------------- weak words
+
+#: words that name no topic on their own, English and German: common verbs in their frequent
+#: forms, expletives and interjections (the stop words are the other half of "weak")
+WEAK_WORDS = frozenset("""
+say says said saying tell tells told ask asks asked think thinks thought know knows knew known want wants
+wanted get gets got getting go goes went gone going make makes made making take takes took taken come comes
+came see sees saw seen look looks looked let lets use uses used need needs needed like likes liked try tries
+tried feel feels felt seem seems seemed mean means meant give gives gave given put keep keeps kept call calls
+called post posts posted share shared ban bans banned block blocked delete deleted happen happens happened
+happening own owns owned stop stopped start started believe believes talk talks talking read reads write
+wrote written guess guessed
+sagen sagt sagte gesagt sage meinen meint meinte gemeint denke denkt dachte glaube glaubt glauben weiß wissen
+wusste finde findet finden gefunden macht machte gemacht geht ging gegangen gehen kommt kam kommen gekommen
+sieht sah sehen gesehen geben gegeben nimmt nehmen genommen steht stehen lassen lässt bleibt heißt zeigt
+spricht schreibt kennt bringt hört fragt frage fragen hatte hatten wurde wurden worden
+fuck fucks fucking fucked shit shitty damn crap bullshit wtf lol lmao rofl omg haha hahaha hehe yeah yep yes
+nope hmm wow oh ah ugh idk imo tbh btw thanks thank thx rt via amp
+scheisse scheiße scheiss scheiß kacke mist verdammt fick ficken gefickt arsch haha jaja naja achso
+""".split())
+
+
+def weak_word(word: str) -> bool:
+    """A stop word, a common verb form (also any English "-ed" form), an expletive or interjection."""
+    w = word.lower()
+    return w in STOP_WORDS or w in WEAK_WORDS or (len(w) > 5 and w.endswith("ed") and not w.endswith("eed"))
+
+
+def content_word_count(phrase: str) -> int:
+    """How many words of ``phrase`` are not weak (0: the phrase names nothing)."""
+    return sum(not weak_word(w) for w in phrase.split())
 
 
 # ----------------------------------------------------------------- distinctive phrases (c-TF-IDF)

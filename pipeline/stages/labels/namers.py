@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from collections import Counter
 from typing import Any, Callable, Optional
@@ -24,7 +25,9 @@ from pipeline.core.errors import NamingError
 from pipeline.core.progress import Cancelled
 from pipeline.stages.labels.config import DEFAULT_MODELS, LabelConfig
 from pipeline.stages.labels.keyterms import (
+    NameGuard,
     PhraseStats,
+    content_word_count,
     content_words,
     coverage,
     covers,
@@ -34,6 +37,7 @@ from pipeline.stages.labels.keyterms import (
     phrase_analyzer,
 )
 from pipeline.stages.labels.prompts import (
+    SUBTOPIC_SIZES,
     parse_answer,
     prompt_key,
     prompt_kind,
@@ -104,6 +108,11 @@ class RecordingNamer(AsyncLLMWrapper):
         """Send one request; return (answer text, input tokens, output tokens)."""
         raise NotImplementedError
 
+    async def _complete_prompt(self, client: Any, prompt: dict, system: str, user: str,
+                               max_tokens: int) -> tuple[str, int, int]:
+        """Send one prompt; API namers send only its text (``_complete``)."""
+        return await self._complete(client, system, user, max_tokens)
+
     def _is_transient(self, exc: BaseException) -> bool:
         """Worth retrying (timeouts, rate limits, server errors); anything else fails at once."""
         return isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError))
@@ -143,7 +152,8 @@ class RecordingNamer(AsyncLLMWrapper):
                     await asyncio.sleep(self.retry_backoff * 2 ** (attempt - 1))
                 try:
                     async with semaphore:
-                        text, tokens_in, tokens_out = await self._complete(client, system, user, max_tokens)
+                        text, tokens_in, tokens_out = await self._complete_prompt(client, prompt, system, user,
+                                                                                  max_tokens)
                 except _BadAnswer as exc:
                     problem = str(exc)
                     continue
@@ -319,10 +329,14 @@ class OfflineNamer(RecordingNamer):
 
     Names: the most distinctive phrases of the cluster, c-TF-IDF style — how many exemplars
     shown contain a phrase (toponymy's keyphrases for the cluster count extra), weighted by
-    its rarity in the whole corpus, longer phrases preferred — in the cluster's dominant
-    language, never a bare @handle, number, URL or date. The judge score is the share of
-    sample tweets containing a word of the label (keyphrase coverage). Token counts are
-    estimates (4 characters per token).
+    its rarity in the whole corpus, phrases with more content words preferred, phrases of only
+    stop words, common verbs or expletives ("Scheisse, sagt") penalised — in the cluster's
+    dominant language, never a bare @handle, number, URL or date, nor an account or site name
+    split into words ("Sama hoole"). A cluster with subtopics (a parent) is named from its
+    children's names, each phrase weighted by the sizes of the children naming it, so a
+    top-layer label summarises what it holds. The judge score is the share of sample tweets
+    containing a word of the label (keyphrase coverage). Token counts are estimates (4
+    characters per token).
     """
 
     provider = "offline"
@@ -332,21 +346,30 @@ class OfflineNamer(RecordingNamer):
         super().__init__(model, **kwargs)
         self.max_terms = max_terms
         self.corpus: Optional[PhraseStats] = None
-        self.handles: frozenset = frozenset()
+        self.handles = NameGuard()
 
     def prepare(self, texts: list[str], handles: frozenset = frozenset()) -> None:
         self.corpus = PhraseStats(texts)
-        self.handles = frozenset(h.lower() for h in handles)
+        self.handles = NameGuard(handles)
+
+    async def _complete_prompt(self, client: Any, prompt: dict, system: str, user: str,
+                               max_tokens: int) -> tuple[str, int, int]:
+        text = offline_answer(system, user, self.max_terms, self.corpus, self.handles, prompt.get(SUBTOPIC_SIZES))
+        return text, (len(system) + len(user)) // 4, len(text) // 4
 
     async def _complete(self, client: Any, system: str, user: str, max_tokens: int) -> tuple[str, int, int]:
-        text = offline_answer(system, user, self.max_terms, self.corpus, self.handles)
-        return text, (len(system) + len(user)) // 4, len(text) // 4
+        return await self._complete_prompt(client, {}, system, user, max_tokens)
 
 
 def offline_answer(system: str, user: str, max_terms: int = 2, corpus: Optional[PhraseStats] = None,
-                   handles: frozenset = frozenset()) -> str:
-    """The offline namer's JSON answer to a naming, disambiguation or judge prompt."""
+                   handles=frozenset(), subtopics: Optional[list] = None) -> str:
+    """The offline namer's JSON answer to a naming, disambiguation or judge prompt.
+
+    ``handles``: account and site names (a set, or a :class:`NameGuard`) no name may spell;
+    ``subtopics``: [name, size] of a parent's children (``prompts.SUBTOPIC_SIZES``)."""
     import json
+
+    handles = handles if isinstance(handles, NameGuard) else NameGuard(handles)
 
     kind = prompt_kind({"system": system})
     if kind == "judge":
@@ -359,7 +382,8 @@ def offline_answer(system: str, user: str, max_terms: int = 2, corpus: Optional[
         answer = _disambiguate(read_disambiguation_prompt(user), handles)
     else:
         info = read_naming_prompt(user)
-        terms = distinctive_phrases(info["keywords"], info["exemplars"], max_terms, corpus, handles)
+        terms = summary_phrases(subtopics, max_terms, corpus, handles) if subtopics and len(subtopics) > 1 else []
+        terms = terms or distinctive_phrases(info["keywords"], info["exemplars"], max_terms, corpus, handles)
         texts = [set(content_words(e)) for e in info["exemplars"]]
         covered = sum(1 for t in texts if any(covers(content_words(k), t) for k in terms))
         shown = len(texts)
@@ -374,17 +398,69 @@ def offline_answer(system: str, user: str, max_terms: int = 2, corpus: Optional[
     return json.dumps(answer, ensure_ascii=False)
 
 
-def _usable(phrase: str, handles: frozenset) -> bool:
-    """A phrase can name a cluster: not a handle, number, URL or date, and no word of it a handle
-    (a reply's addressee says whom, not what)."""
+def _usable(phrase: str, handles: NameGuard) -> bool:
+    """A phrase can name a cluster: not a handle, number, URL or date, and no run of its words an
+    account or site name (a reply's addressee says whom, not what)."""
     words = phrase.lower().split()
-    return bool(words) and label_problem(phrase, handles) is None and not any(w in handles for w in words)
+    return bool(words) and label_problem(phrase, handles.names) is None and not handles.spells_name(phrase)
+
+
+def _weight(phrase: str) -> float:
+    """Preference by form: each content word beyond the first adds 60 %; a phrase of only stop
+    words, verbs or expletives is kept only when nothing else is left."""
+    n_content = content_word_count(phrase)
+    return 0.05 if n_content == 0 else 1.0 + 0.6 * (n_content - 1)
+
+
+def _pick(scored: list[tuple[float, str]], max_terms: int) -> list[str]:
+    """Best phrases first, each adding words the earlier ones lack, none below half the best score."""
+    scored = sorted(scored, key=lambda item: (-item[0], item[1]))
+    chosen: list[str] = []
+    for score, phrase in scored:
+        words = set(phrase.split())
+        if any(words & set(c.split()) for c in chosen):
+            continue
+        if chosen and score < 0.5 * scored[0][0]:
+            break
+        chosen.append(phrase)
+        if len(chosen) >= max_terms:
+            break
+    return chosen
+
+
+_SUFFIX_RE = re.compile(r"\s+#\d+$")
+
+
+def summary_phrases(subtopics: list, max_terms: int = 2, corpus: Optional[PhraseStats] = None,
+                    handles=frozenset()) -> list[str]:
+    """A parent's name from its children's: the union of the phrases of the children's names
+    (a disambiguation's "(extra)" included), each scored by the sizes of the children naming it
+    (a child's first phrase counts fully, later ones half), its rarity in the corpus and its form."""
+    handles = handles if isinstance(handles, NameGuard) else NameGuard(handles)
+    analyze = phrase_analyzer()
+    score: Counter = Counter()
+    for name, size in subtopics:
+        terms = [t.strip(" ()").lower() for t in re.split(r",|\(", _SUFFIX_RE.sub("", str(name)))]
+        seen = set()
+        for rank, term in enumerate(t for t in terms if t):
+            grams = analyze(term)
+            phrase = " ".join(term.split())
+            if phrase not in grams or phrase in seen or not _usable(phrase, handles):
+                continue  # only phrases as the keyphrase vocabulary spells them
+            seen.add(phrase)
+            score[phrase] += float(size) * (1.0 if rank == 0 else 0.5)
+    scored = []
+    for phrase, weight in score.items():
+        idf = corpus.idf(phrase) if corpus is not None else 1.0
+        scored.append((weight * idf * _weight(phrase), phrase))
+    return _pick(scored, max_terms)
 
 
 def distinctive_phrases(keywords: list[str], exemplars: list[str], max_terms: int = 2,
-                        corpus: Optional[PhraseStats] = None, handles: frozenset = frozenset()) -> list[str]:
+                        corpus: Optional[PhraseStats] = None, handles=frozenset()) -> list[str]:
     """The cluster's most distinctive phrases (c-TF-IDF over the exemplars, toponymy's keyphrases
     as extra evidence), in its dominant language, each adding words the earlier ones lack."""
+    handles = handles if isinstance(handles, NameGuard) else NameGuard(handles)
     analyze = phrase_analyzer()
     shown = [set(analyze(e)) for e in exemplars]
     lang = dominant_language(exemplars)
@@ -403,34 +479,25 @@ def distinctive_phrases(keywords: list[str], exemplars: list[str], max_terms: in
     for rank, k in enumerate(ranked):
         tf[k] += 1.0 + (len(ranked) - rank) / len(ranked)
     scored = []
+    anywhere = {p for s in shown for p in s}
     for phrase, count in tf.items():
-        n_words = len(phrase.split())
         if (count < 2 and phrase not in ranked) or not _usable(phrase, handles):
             continue
         idf = corpus.idf(phrase) if corpus is not None else 1.0
-        lang_weight = 1.0 if not lang or native[phrase] or phrase not in {p for s in shown for p in s} else 0.3
-        scored.append((count * idf * (1.0 + 0.6 * (n_words - 1)) * lang_weight, phrase))
-    scored.sort(key=lambda item: (-item[0], item[1]))
-    chosen: list[str] = []
-    for score, phrase in scored:
-        words = set(phrase.split())
-        if any(words & set(c.split()) for c in chosen):
-            continue
-        if chosen and score < 0.5 * scored[0][0]:
-            break
-        chosen.append(phrase)
-        if len(chosen) >= max_terms:
-            break
+        lang_weight = 1.0 if not lang or native[phrase] or phrase not in anywhere else 0.3
+        scored.append((count * idf * _weight(phrase) * lang_weight, phrase))
+    chosen = _pick(scored, max_terms)
     if not chosen:
         fallback = [w for w, _ in Counter(w for e in exemplars for w in analyze(e) if " " not in w).most_common()
                     if _usable(w, handles)]
+        fallback.sort(key=lambda w: content_word_count(w) == 0)  # stable: most common content word first
         if not fallback:
             raise _BadAnswer("the prompt shows no usable phrase to name the cluster by")
         chosen = fallback[:1]
     return chosen
 
 
-def _disambiguate(topics: list[dict], handles: frozenset = frozenset()) -> dict:
+def _disambiguate(topics: list[dict], handles: NameGuard) -> dict:
     mapping, specs, taken = {}, [], set()
     for topic in topics:
         old_words = set(content_words(topic["name"]))

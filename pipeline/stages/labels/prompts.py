@@ -54,6 +54,26 @@ def label_prompt_templates() -> dict:
     return templates
 
 
+#: a naming prompt's extra entry (beside its renderings): [name, size] of each subtopic it lists.
+#: toponymy's text names the subtopics but not how many tweets each holds; the offline namer
+#: weighs a parent's candidate names by it. API namers send only the renderings.
+SUBTOPIC_SIZES = "subtopic_sizes"
+
+
+def with_subtopic_sizes(prompt: Any, layer: int, cluster: int, topic_names: list, cluster_tree: Optional[dict],
+                        layer_sizes: list) -> Any:
+    """``prompt`` (a toponymy naming prompt for ``cluster`` of ``layer``) with the names and sizes of
+    the cluster's subtopics in the cluster tree under :data:`SUBTOPIC_SIZES`; other prompts unchanged."""
+    if not isinstance(prompt, dict) or not cluster_tree:
+        return prompt
+    kids = [(int(lay), int(k)) for lay, k in cluster_tree.get((layer, cluster), [])]
+    subtopics = [[topic_names[lay][k], int(layer_sizes[lay][k])] for lay, k in kids
+                 if lay < len(topic_names) and k < len(topic_names[lay]) and topic_names[lay][k]]
+    if subtopics:
+        prompt[SUBTOPIC_SIZES] = subtopics
+    return prompt
+
+
 def prompt_key(prompt: Any) -> str:
     """Identity of a prompt (all its renderings)."""
     if isinstance(prompt, dict):

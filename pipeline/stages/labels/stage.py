@@ -18,7 +18,7 @@ import pandas as pd
 from pipeline.core.errors import LineageError, NamingError
 from pipeline.core.progress import Cancelled, Progress, null_progress
 from pipeline.stages.embed.stage import embedder_for, load_embeddings, read_meaning_texts
-from pipeline.stages.labels.audit import ClusterLabel, run_audit
+from pipeline.stages.labels.audit import ClusterLabel, refresh_parents, run_audit
 from pipeline.stages.labels.clusterer import (
     AdaptiveClusterLayerText,
     FixedLayersClusterer,
@@ -28,7 +28,7 @@ from pipeline.stages.labels.clusterer import (
 )
 from pipeline.stages.labels.config import LabelConfig
 from pipeline.stages.labels.geometry import layer_geometry
-from pipeline.stages.labels.keyterms import KEYPHRASE_TOKEN_PATTERN, STOP_WORDS, archive_handles
+from pipeline.stages.labels.keyterms import KEYPHRASE_TOKEN_PATTERN, STOP_WORDS, archive_names
 from pipeline.stages.labels.namers import NamerFailure, NamingCancelled, RecordingNamer, make_namer
 from pipeline.stages.labels.prompts import label_prompt_templates, prompt_key
 from pipeline.stages.labels.table import arrow_table, labels_frame
@@ -86,8 +86,23 @@ def label_texts(dataset, embedding_id: str) -> tuple[list[str], Optional[dict]]:
 
 
 def dataset_handles(dataset) -> frozenset:
-    """Every @handle written in the dataset's tweets, lower case (what no label may be)."""
-    return archive_handles(dataset.read_input(["text"])["text"].tolist())
+    """Every account or site name of the dataset, lower case (what no label may spell): the
+    @handles written in its tweets, the owner's and reply targets' screen names, and the
+    host-name labels of its URLs."""
+    import json
+
+    present = set(dataset.input_columns())
+    frame = dataset.read_input([c for c in ("text", "username", "in_reply_to_screen_name", "urls_json")
+                                if c in present])
+    urls = []
+    for raw in frame.get("urls_json", pd.Series(dtype=object)).dropna():
+        try:
+            urls += [u for u in json.loads(raw) if isinstance(u, str)]
+        except (TypeError, ValueError):
+            continue
+    screen = [s for col in ("username", "in_reply_to_screen_name") if col in frame
+              for s in frame[col].dropna().unique().tolist()]
+    return archive_names(frame["text"].tolist(), urls, screen)
 
 
 def _fail(exc: BaseException, namer: RecordingNamer) -> BaseException:
@@ -112,7 +127,8 @@ def label_clusters(
 ) -> LabelResult:
     """Name our clusters (layer 0) and coarser merged layers with toponymy; audit; geometry.
 
-    ``handles``: the archive's @handles (lower case), which the offline namer never uses as a name."""
+    ``handles``: the archive's account and site names (lower case, :func:`dataset_handles`), which
+    the offline namer never uses as a name."""
     from toponymy import Toponymy
     from toponymy.keyphrases import KeyphraseBuilder
 
@@ -182,6 +198,7 @@ def label_clusters(
             topo, namer, objects, layers, labels, rounds=config.audit_rounds, threshold=config.audit_threshold,
             sample_size=config.audit_sample_size, audit_layers=config.audit_layers, seed=config.seed,
             cluster_name=cluster_name, progress=progress.for_stage("labels audit"))
+        parents_renamed = refresh_parents(topo, namer, labels, cluster_name)
     except NamerFailure as exc:
         raise _fail(exc, namer) from None
     timings["audit_s"] = time.perf_counter() - t2
@@ -198,6 +215,7 @@ def label_clusters(
         "layer_sizes": layer_sizes,
         **namer.describe(),
         "rounds": rounds,
+        "parents_renamed": parents_renamed,
         "audit": {"rounds_run": len(rounds), "threshold": config.audit_threshold,
                   "final_mean_score": _mean([lab.score for lab in labels.values() if lab.score is not None])},
         "usage": usage,
