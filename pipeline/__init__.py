@@ -17,3 +17,13 @@ for _var, _value in (
     ("TOKENIZERS_PARALLELISM", "false"),
 ):
     _os.environ.setdefault(_var, _value)
+
+# Our frames are written for pandas 3 semantics (text columns are `str` with NaN for missing,
+# copy-on-write). datamapplot's dependency pylabeladjust caps pandas below 3, so a fresh install
+# resolves pandas 2.3: there the same semantics are opt-in, and we opt in once, here.
+import pandas as _pd  # noqa: E402
+
+if int(_pd.__version__.split(".")[0]) < 3:
+    _pd.set_option("future.infer_string", True)
+    _pd.set_option("mode.copy_on_write", True)
+    _pd.set_option("future.no_silent_downcasting", True)

@@ -15,7 +15,7 @@ import pytest
 from pipeline.core.progress import Progress
 from pipeline.stages.embed.embedders import EmbedderError, get_embedder
 from pipeline.stages.embed.embedders.voyage import VoyageEmbedder, plan_batches
-from pipeline.stages.embed.stage import EmbedConfig, load_embeddings, run_embed
+from pipeline.stages.embed.stage import EmbedConfig, load_embeddings, run_embed, texts_to_embed
 from support import copy_dataset
 
 KEY = "test-voyage-key-do-not-store"
@@ -103,7 +103,8 @@ def voyage(stub, **kw) -> VoyageEmbedder:
 
 
 def expected_vectors(dataset) -> np.ndarray:
-    texts = dataset.read_input(["text"])["text"].tolist()
+    """What the stub returns for the exact strings the stage sends (the text for meaning, not the raw text)."""
+    texts = texts_to_embed(dataset, EmbedConfig(provider="voyage"))
     vecs = np.vstack([fake_vector(t if t.strip() else "(no text)") for t in texts])
     return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
 
