@@ -18,14 +18,13 @@ from pipeline.publish.execute import (
     plan_publish,
     verify_remote,
 )
-from pipeline.publish.plan import manifest_key
 from pipeline.publish.rollback import plan_rollback
 from pipeline.publish.serving_check import (
-    ServingObject,
+    check_public_url,
     check_serving,
     cors_origin_from_env,
     public_url_from_env,
-    serving_objects,
+    published_objects,
 )
 
 
@@ -40,8 +39,11 @@ def cmd_publish(args: argparse.Namespace) -> int:
         print("remote is consistent" if not problems else f"{len(problems)} problem(s)")
         return 0 if not problems else 1
     config = config_from_args(PublishConfig, args)
+    public_url = args.public_url or public_url_from_env()
     lancedb = False if args.no_lancedb else args.lancedb  # None: $LANCEDB_URI when set
     try:
+        if public_url:
+            check_public_url(public_url)  # a typo here must not wait until after the upload
         make_plan = plan_rollback if args.rollback else plan_publish
         if args.rollback and args.scope:
             raise PublishError("--rollback publishes the previous scope from the history; drop --scope")
@@ -79,11 +81,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
           f"manifest {record['manifest_key']}")
     if record.get("lancedb"):
         print(f"LanceDB: {json.dumps(record['lancedb'])}")
-    public_url = args.public_url or public_url_from_env()
     if public_url:
-        objects = serving_objects(plan.objects) + [ServingObject(
-            manifest_key(dataset.name), "application/json", config.manifest_cache_control)]
-        report = check_serving(public_url, objects, origin=args.cors_origin or cors_origin_from_env())
+        report = check_serving(public_url, published_objects(plan), origin=args.cors_origin or cors_origin_from_env())
         print(report.format())
         if not report.ok:
             raise UserError(f"published, but {public_url} does not serve it the way the app reads it; "

@@ -320,13 +320,16 @@ def plan_publish(dataset: Dataset, scope_id: Optional[str] = None, target: Any =
             target = open_target(uri, endpoint_url=endpoint_url, env=env, settings=config.s3_settings())
         except TargetError as exc:
             raise PublishError(str(exc)) from None
+    try:
+        target.preflight()  # a target that cannot be used fails before anything is written locally
+    except TargetError as exc:
+        raise PublishError(str(exc)) from None
     gate_errors = list((validator or _default_validator())(dataset, scope_id) or [])
     if config.webmap and not gate_errors:
         write_webmap(dataset, scope_id)  # local file, rewritten only when the scope or a deletion changed it
     objects = local_objects(dataset, scope_id, config, webmap=config.webmap and not gate_errors)
     scope_uid, table_id = _scope_identity(dataset, scope_id)
     try:
-        target.preflight()
         manifest, warning = read_remote_manifest(target, dataset.name)
         objects, scope_keys, redact, remote_only = with_published_scopes(dataset, scope_id, objects, manifest, config)
         diff_objects(objects, target, manifest, max_workers=2 * config.max_concurrency)

@@ -2,8 +2,9 @@
 
 The previous publish is the newest earlier record on the same target whose scope differs from the
 latest one. Its scope is published again from the local files, so a tweet deleted since stays
-deleted (the files are redacted first when they predate the deletion, and the publish's privacy
-scan and LanceDB sync cover every deletion); the scope rolled back from leaves the manifest, and
+deleted: planning a rollback first applies the deletions made since to that scope's local files
+(what ``tweetscope tombstone apply`` does, and what the deploy gate asks for), and the publish's
+privacy scan and LanceDB sync cover every deletion; the scope rolled back from leaves the manifest, and
 its LanceDB table is kept as the superseded one (``keep_previous_tables``).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from pipeline.core.errors import PublishError
+from pipeline.core.errors import PublishError, TweetscopeError
 from pipeline.core.workspace import Dataset
 from pipeline.publish.execute import (
     PublishConfig,
@@ -25,6 +26,7 @@ from pipeline.publish.execute import (
 )
 from pipeline.publish.sweep import scope_needs_redaction
 from pipeline.publish.targets import TargetError, open_target
+from pipeline.stages.scope import rewrite_scope_rows
 
 
 def rollback_records(dataset: Dataset, target_uri: str) -> tuple[dict, dict]:
@@ -52,6 +54,10 @@ def plan_rollback(dataset: Dataset, target: Any = None, **opts) -> PublishPlan:
                                  endpoint_url=opts.get("endpoint_url"), env=env, settings=config.s3_settings())
         except TargetError as exc:
             raise PublishError(str(exc)) from None
+    try:
+        target.preflight()  # an unusable target fails before the local redaction below
+    except TargetError as exc:
+        raise PublishError(str(exc)) from None
     latest, previous = rollback_records(dataset, target.uri)
     scope_id = previous["scope_id"]
     if not dataset.exists(scope_id):
@@ -60,10 +66,14 @@ def plan_rollback(dataset: Dataset, target: Any = None, **opts) -> PublishPlan:
     if previous.get("scope_uid") and uid != previous["scope_uid"]:
         raise PublishError(f"cannot roll back to {previous.get('id')}: {scope_id} was re-created since "
                            f"(scope_uid {uid}, published {previous['scope_uid']})")
+    if scope_needs_redaction(dataset, scope_id):  # a tweet deleted since stays deleted
+        try:
+            rewrite_scope_rows(dataset, scope_id)
+        except (TweetscopeError, OSError, ValueError) as exc:
+            raise PublishError(f"cannot roll back to {previous.get('id')}: {scope_id} still serves tweets deleted "
+                               f"since and cannot be redacted ({exc})") from None
     plan = plan_publish(dataset, scope_id, target, **opts)
     plan.rollback_of = latest.get("id")
-    if scope_needs_redaction(dataset, scope_id):
-        plan.redact_scopes.append(scope_id)  # a tweet deleted since stays deleted
     leaving = latest.get("scope_id")
     if leaving and leaving != scope_id:
         plan.drop_scope_ids.append(leaving)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
 
 from pipeline.core.errors import PublishError
+from pipeline.publish.plan import manifest_key
 
 #: the Origin sent when none is configured: any rule narrower than "*" will (rightly) ask for the real one
 DEFAULT_PROBE_ORIGIN = "https://tweetscope-serving-check.invalid"
@@ -87,12 +88,23 @@ def cors_rules(origin: str) -> dict:
         "MaxAgeSeconds": 86400}]}
 
 
+def r2_cors_rules(origin: str) -> dict:
+    """The same rule in the form of Cloudflare's API, dashboard and ``wrangler r2 bucket cors set --file``."""
+    rule = cors_rules(origin)["CORSRules"][0]
+    return {"rules": [{"allowed": {"origins": rule["AllowedOrigins"], "methods": rule["AllowedMethods"],
+                                   "headers": rule["AllowedHeaders"]},
+                       "exposeHeaders": rule["ExposeHeaders"], "maxAgeSeconds": rule["MaxAgeSeconds"]}]}
+
+
 def cors_fix(origin: str) -> str:
+    if origin == DEFAULT_PROBE_ORIGIN:
+        origin = "*"  # no app origin was given: the rule that lets any site read the (public) data
     rules = json.dumps(cors_rules(origin))
     return (f"set the bucket's CORS rules to {rules} — e.g. `aws s3api put-bucket-cors --bucket BUCKET "
-            f"--endpoint-url ENDPOINT --cors-configuration '{rules}'` (R2: the same rule in the dashboard "
-            "or `wrangler r2 bucket cors set BUCKET --file r2-cors.json`); if the app runs on another "
-            "origin, pass it with --cors-origin")
+            f"--endpoint-url ENDPOINT --cors-configuration '{rules}'`; on R2 the same rule can go in the "
+            f"dashboard or `wrangler r2 bucket cors set BUCKET --file r2-cors.json` with the file "
+            f"{json.dumps(r2_cors_rules(origin))}; if the app runs on another origin, pass it with --cors-origin "
+            "(or the studio's CORS origin)")
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -225,9 +237,7 @@ def _header_checks(public_url: str, objects: Iterable[ServingObject], timeout: f
 def check_serving(public_url: str, objects: Iterable[ServingObject], *, origin: Optional[str] = None,
                   timeout: float = 15.0) -> ServingReport:
     """Run every check against ``public_url`` for the published ``objects`` (keys below that URL)."""
-    if not public_url or not public_url.startswith(("http://", "https://")):
-        raise PublishError(f"the public URL must be an http(s) URL, got '{public_url}' "
-                           "(set --public-url or $R2_PUBLIC_URL to the bucket's public base URL)")
+    check_public_url(public_url or "")
     objects = list(objects)
     origin = origin or DEFAULT_PROBE_ORIGIN
     report = ServingReport(public_url.rstrip("/"), origin)
@@ -262,5 +272,20 @@ def serving_objects(planned: Iterable) -> list[ServingObject]:
     return [ServingObject(o.key, o.content_type, o.cache_control) for o in planned]
 
 
-__all__ = ["ServingObject", "Check", "ServingReport", "check_serving", "cors_rules", "cors_fix",
-           "public_url_from_env", "cors_origin_from_env", "serving_objects", "DEFAULT_PROBE_ORIGIN"]
+def published_objects(plan) -> list[ServingObject]:
+    """Everything a publish plan puts online: its objects, then the dataset's manifest."""
+    return serving_objects(plan.objects) + [ServingObject(
+        manifest_key(plan.dataset.name), "application/json", plan.config.manifest_cache_control)]
+
+
+def check_public_url(public_url: str) -> None:
+    """Refuse a public URL the check cannot read, before anything is published."""
+    if not public_url.startswith(("http://", "https://")):
+        raise PublishError(f"the public URL must be an http(s) URL, got '{public_url}' "
+                           "(--public-url, $R2_PUBLIC_URL or the studio's Public URL: the bucket's public base URL, "
+                           "its custom domain or r2.dev URL)")
+
+
+__all__ = ["ServingObject", "Check", "ServingReport", "check_serving", "cors_rules", "r2_cors_rules", "cors_fix",
+           "public_url_from_env", "cors_origin_from_env", "serving_objects", "published_objects",
+           "check_public_url", "DEFAULT_PROBE_ORIGIN"]

@@ -6,20 +6,38 @@ run as jobs of the studio's runner (a plan HEADs every object on the target; an 
 take minutes), and the model walks through ``idle → planning → planned → publishing →
 published`` (or ``failed``). A plan is dropped whenever what it was made for (dataset,
 scope, target, LanceDB choice) changes, so the curator never confirms a stale plan.
+With a public URL, the publish job ends with the serving check (Range reads, CORS, headers
+through that URL) and the result shows each failed check with what to change. Unpublish
+(after the curator types the scope id or dataset name) and rollback run as jobs too.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import os
 from typing import Mapping, Optional
 
 import pandas as pd
 import param
 
-from pipeline.publish.execute import configured_targets, execute_publish, plan_publish, publish_history
+from pipeline.core.errors import PublishError
+from pipeline.publish.execute import (
+    configured_targets,
+    execute_publish,
+    lance_storage_options,
+    plan_publish,
+    publish_history,
+)
 from pipeline.publish.rollback import plan_rollback
-from pipeline.publish.targets import open_target
+from pipeline.publish.serving_check import (
+    check_public_url,
+    check_serving,
+    cors_origin_from_env,
+    public_url_from_env,
+    published_objects,
+)
+from pipeline.publish.targets import open_target, redact_url, resolve_endpoint
 from pipeline.publish.unpublish import execute_unpublish, plan_unpublish
 from studio.views.curate import create_curate_panel
 
@@ -62,6 +80,9 @@ class PublishModel(param.Parameterized):
     target = param.String(default="", doc="file://DIR or s3://bucket[/prefix].")
     lancedb = param.Boolean(default=False, doc="Also create/replace the scope's LanceDB table.")
     lancedb_uri = param.String(default="", doc="LanceDB folder, s3:// or db:// URI.")
+    public_url = param.String(default="", doc="Public base URL of the target (http(s)); after a publish the "
+                                              "serving check reads the data through it.")
+    cors_origin = param.String(default="", doc="Origin of the app that reads the data (the CORS check's Origin).")
     phase = param.Selector(default=IDLE, objects=[IDLE, PLANNING, PLANNED, PUBLISHING, PUBLISHED, FAILED])
     version = param.Integer(default=0)
     error = param.String(default="")
@@ -74,6 +95,7 @@ class PublishModel(param.Parameterized):
         self.plan_job = None
         self.publish_job = None
         self.unpublish_job = None
+        self.unpublished: Optional[dict] = None
         self._planned_tombstones: Optional[int] = None
         self.result: Optional[dict] = None
         self.failure: Optional[dict] = None
@@ -87,6 +109,8 @@ class PublishModel(param.Parameterized):
         if lance and not self.lancedb_uri:
             self.lancedb_uri = lance["uri"]
             self.lancedb = True  # a configured LanceDB is part of every publish (untick to skip)
+        self.public_url = self.public_url or public_url_from_env(self.env) or ""
+        self.cors_origin = self.cors_origin or cors_origin_from_env(self.env) or ""
         state.param.watch(self._invalidate, ["dataset", "scope_id", "artifacts_version"])
         self.param.watch(self._invalidate, ["target", "lancedb", "lancedb_uri"])
 
@@ -167,12 +191,15 @@ class PublishModel(param.Parameterized):
         if ds is None or self.phase in (PLANNING, PUBLISHING):
             self.error = "Choose a dataset and wait for the running job first."
             return None
+        check = self._serving_check_args()
+        if check is None:
+            return None
         target, lancedb, env = self.target.strip() or None, self._lancedb_choice(), self.env
         job = self.state.runner.submit(
-            ds.name, "publish", lambda progress: execute_publish(plan_rollback(ds, target, lancedb=lancedb, env=env),
-                                                                 progress),
+            ds.name, "publish",
+            lambda progress: publish_and_check(plan_rollback(ds, target, lancedb=lancedb, env=env), progress, *check),
             title=f"roll back {ds.name} on {target or 'the default target'}")
-        job.params = {"rollback": True, "target": target or "default"}
+        job.params = {"rollback": True, "target": target or "default", "public_url": redact_url(check[0])}
         self.publish_job, self.phase = job, PUBLISHING
         self.version += 1
         return job
@@ -188,21 +215,42 @@ class PublishModel(param.Parameterized):
         if (typed or "").strip() != expected:
             self.error = f"Type {expected} exactly to confirm the unpublish."
             return None
+        if self.phase in (PLANNING, PUBLISHING) or (self.unpublish_job is not None and self.unpublish_job.is_active):
+            self.error = "Wait for the running plan, publish or unpublish first."
+            return None
         target_uri, lancedb, env = self.target.strip(), self._lancedb_choice() or None, self.env
+        target_uri = target_uri or self.targets()[0]["uri"]
         local = {sid: (ds.sidecar(sid).get("scope_uid"), ds.sidecar(sid).get("lancedb_table_id"))
                  for sid in ds.list_ids("scopes")}
+        options = {}
+        if lancedb and lancedb.startswith("s3://"):  # the CDN's S3/R2 account; secrets stay in memory
+            options["storage_options"] = lance_storage_options(resolve_endpoint(None, env), env)
 
         def job(progress):
-            target = open_target(target_uri or self.targets()[0]["uri"], env=env)
+            target = open_target(target_uri, env=env)
             plan = plan_unpublish(ds.name, target, scope_id if scope_only else None, lancedb=lancedb,
-                                  local_scope_uids=local)
+                                  lancedb_options=options, local_scope_uids=local)
             return execute_unpublish(plan, progress)
+
+        self.unpublished = None
 
         self.unpublish_job = self.state.runner.submit(ds.name, "unpublish", job,
                                                       title=f"unpublish {expected} from {target_uri or 'default'}")
         self.unpublish_job.params = {"scope_id": scope_id if scope_only else None, "target": target_uri}
         self.version += 1
         return self.unpublish_job
+
+    def _serving_check_args(self) -> Optional[tuple]:
+        """(public URL or None, origin or None) for the check after the publish; None (with an
+        error) when the URL cannot be checked, so nothing is published with a typo in it."""
+        url, origin = self.public_url.strip(), self.cors_origin.strip()
+        if url:
+            try:
+                check_public_url(url)
+            except PublishError as exc:
+                self.error = str(exc)
+                return None
+        return url or None, origin or None
 
     def can_publish(self) -> bool:
         return self.phase == PLANNED and self.plan is not None and not self.plan.blocked
@@ -222,13 +270,17 @@ class PublishModel(param.Parameterized):
             self.error = ("The deploy gate failed: fix the problems listed, rebuild the scope and plan again."
                           if self.plan is not None and self.plan.blocked else "Make a plan first.")
             return None
+        check = self._serving_check_args()
+        if check is None:
+            return None
         plan = self.plan
         self.publish_job = self.state.runner.submit(
-            plan.dataset.name, "publish", lambda progress: execute_publish(plan, progress),
+            plan.dataset.name, "publish", lambda progress: publish_and_check(plan, progress, *check),
             title=f"publish {plan.scope_id} to {target_uri_of(plan.target)}")
         self.publish_job.params = {"scope_id": plan.scope_id, "target": target_uri_of(plan.target),
                                    "objects_to_send": plan.totals["objects_to_send"],
-                                   "bytes_to_send": plan.totals["bytes_to_send"], "lancedb": plan.lancedb_uri}
+                                   "bytes_to_send": plan.totals["bytes_to_send"], "lancedb": plan.lancedb_uri,
+                                   "public_url": redact_url(check[0])}
         self.phase = PUBLISHING
         self.version += 1
         return self.publish_job
@@ -254,6 +306,16 @@ class PublishModel(param.Parameterized):
                 self.error = f"Publish {self.publish_job.status}: {self.publish_job.error or ''}"
                 self.phase = FAILED
             self.plan = None  # what is on the target changed: plan again
+            changed = True
+        job = self.unpublish_job
+        if job is not None and not job.is_active and self.unpublished is None:
+            if job.status == "done":
+                self.unpublished = job.result
+            else:
+                self.unpublished = {"error": job.error or job.status}
+                self.error = f"Unpublish {job.status}: {job.error or ''} (run it again to finish)"
+            if self.phase in (PLANNED, PUBLISHED):  # the target changed under the plan / result
+                self.plan, self.phase = None, IDLE
             changed = True
         if changed:
             self.version += 1
@@ -296,6 +358,24 @@ class PublishModel(param.Parameterized):
                  "unchanged": len(r.get("unchanged") or []), "bytes_uploaded": human_bytes(r.get("bytes_uploaded")),
                  "manifest_key": r.get("manifest_key", "")} for r in records]
         return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+def publish_and_check(plan, progress, public_url: Optional[str], origin: Optional[str]) -> dict:
+    """The publish job: carry out the plan, then (with a public URL) the serving check through it."""
+    record = execute_publish(plan, progress)
+    if not public_url:
+        return record
+    progress.update(0, None, f"serving check through {redact_url(public_url)}")
+    try:
+        report = check_serving(public_url, published_objects(plan), origin=origin).to_dict()
+    except Exception as exc:  # noqa: BLE001 - the publish is done: a broken check must not report it failed
+        report = {"public_url": public_url, "origin": origin or "", "ok": False, "checks": [
+            {"name": "serving check", "ok": False, "detail": f"{type(exc).__name__}: {exc}",
+             "fix": "check the public URL, then publish again (nothing new is sent)"}]}
+    shown = redact_url(public_url)
+    if shown != public_url:  # a user:password@ in the URL never reaches the job record or the page
+        report = json.loads(json.dumps(report).replace(public_url.rstrip("/"), shown.rstrip("/")))
+    return {**record, "serving_check": report}
 
 
 # --------------------------------------------------------------------------- rendering helpers
@@ -382,6 +462,42 @@ def result_html(result: Optional[dict]) -> str:
             f"{lance_text}</div>")
 
 
+def serving_html(report: Optional[dict]) -> str:
+    """The serving check's outcome: one line per check, each failure with what to change."""
+    if not report:
+        return ""
+    checks = report.get("checks") or []
+    failed = [c for c in checks if not c.get("ok")]
+    where = (f"<code>{html.escape(str(report.get('public_url', '')))}</code> for origin "
+             f"<code>{html.escape(str(report.get('origin', '')))}</code>")
+    if not failed:
+        head = (f"<b style='color:#1a7f37'>✓ Serving check passed</b>: {len(checks)} check(s) through {where}")
+    else:
+        head = (f"<b style='color:#cf222e'>✗ Serving check: {len(failed)} of {len(checks)} check(s) failed</b> "
+                f"through {where} — published, but the app cannot read it this way until you change:")
+    items = []
+    for c in checks:
+        ok = bool(c.get("ok"))
+        fix = "" if ok or not c.get("fix") else (
+            f"<div class='ts-serving-fix' style='margin-left:1em'>fix: <code>{html.escape(c['fix'])}</code></div>")
+        items.append(f"<li class='ts-serving-{'ok' if ok else 'fail'}'>{'✓' if ok else '✗'} "
+                     f"<b>{html.escape(c.get('name', ''))}</b>: {html.escape(c.get('detail', ''))}{fix}</li>")
+    return (f"<div class='ts-serving-check' data-ok='{str(not failed).lower()}'>{head}"
+            f"<ul style='font-size:12px'>{''.join(items)}</ul></div>")
+
+
+def unpublish_html(result: Optional[dict]) -> str:
+    if not result or result.get("error"):
+        return ""  # a failure shows in the error line
+    what = f"{result.get('dataset')}/{result['scope_id']}" if result.get("scope_id") else result.get("dataset")
+    target = redact_url(str(result.get("target")))
+    return (f"<div class='ts-unpublish-result' style='color:#1a7f37'><b>✓ Unpublished</b> "
+            f"<code>{html.escape(str(what))}</code> from <code>{html.escape(target)}</code>: "
+            f"{len(result.get('deleted') or [])} object(s) deleted, {len(result.get('tables_dropped') or [])} "
+            f"LanceDB table(s) dropped, {result.get('meta_rows_deleted', 0)} _meta row(s) deleted; nothing left "
+            "(verified by listing)</div>")
+
+
 def failure_html(model: PublishModel) -> str:
     if not model.error:
         return ""
@@ -415,6 +531,13 @@ class PublishView:
         self.lancedb_uri = pn.widgets.TextInput.from_param(m.param.lancedb_uri, name="LanceDB URI",
                                                            placeholder=m.default_lancedb_uri() or "folder, s3:// or db://",
                                                            width=320)
+        self.public_url = pn.widgets.TextInput.from_param(
+            m.param.public_url, name="Public URL (checked after the publish)",
+            placeholder="https://data.example.org (default $R2_PUBLIC_URL)", width=320,
+            css_classes=["ts-publish-public-url"])
+        self.cors_origin = pn.widgets.TextInput.from_param(
+            m.param.cors_origin, name="CORS origin of the app", placeholder="https://app.example.org",
+            width=320, css_classes=["ts-publish-cors-origin"])
         self.plan_button = pn.widgets.Button(name="Check and plan", button_type="primary", width=160,
                                              css_classes=["ts-publish-plan"])
         self.scope_info = pn.pane.HTML("", css_classes=["ts-publish-scope"])
@@ -432,6 +555,9 @@ class PublishView:
                                                 width=160, css_classes=["ts-publish-go"])
         self.errors = pn.pane.HTML("", css_classes=["ts-publish-errors"], sizing_mode="stretch_width")
         self.result = pn.pane.HTML("", css_classes=["ts-publish-result-pane"], sizing_mode="stretch_width")
+        self.serving = pn.pane.HTML("", css_classes=["ts-publish-serving"], sizing_mode="stretch_width")
+        self.unpublish_result = pn.pane.HTML("", css_classes=["ts-unpublish-result-pane"],
+                                             sizing_mode="stretch_width")
         self.result_table = pn.widgets.Tabulator(m.result_frame(), disabled=True, selectable=False, show_index=False, visible=False,
                                                  sizing_mode="stretch_width", layout="fit_data_stretch",
                                                  css_classes=["ts-result-table"], pagination="local", page_size=25)
@@ -455,6 +581,7 @@ class PublishView:
         self.custom.param.watch(lambda e: self._set_target(e.new.strip() or self.target.value), "value")
         self.plan_button.on_click(lambda _: self._on_plan())
         self.confirm.param.watch(lambda e: self._redraw(), "value")
+        self.unpublish_scope_only.param.watch(lambda e: self._redraw(), "value")
         self.publish_button.on_click(lambda _: self._on_publish())
         m.param.watch(lambda e: self._redraw(), ["version", "error", "phase"])
         state.param.watch(self._on_jobs, ["jobs_version"])
@@ -466,14 +593,16 @@ class PublishView:
             self.targets,
             pn.Row(self.target, self.custom),
             pn.Row(self.lancedb, self.lancedb_uri),
+            pn.Row(self.public_url, self.cors_origin),
             self.scope_info,
             self.plan_button,
             self.progress, self.progress_text, self.errors, self.gate, self.summary, self.plan_table,
             pn.Row(self.confirm, self.publish_button),
-            self.result, self.result_table,
+            self.result, self.serving, self.result_table,
             pn.pane.Markdown("#### History"), self.history, self.rollback_button,
             pn.pane.Markdown("#### Unpublish (removes objects, manifest entries, LanceDB tables and _meta rows)"),
             pn.Row(self.unpublish_scope_only, self.unpublish_typed, self.unpublish_button),
+            self.unpublish_result,
             pn.layout.Divider(), curate,
             sizing_mode="stretch_width", name="Publish")
         self._redraw()
@@ -501,6 +630,8 @@ class PublishView:
     def _redraw_progress(self) -> None:
         m = self.model
         job = m.publish_job if m.phase == PUBLISHING else m.plan_job if m.phase == PLANNING else None
+        if job is None and m.unpublish_job is not None and m.unpublish_job.is_active:
+            job = m.unpublish_job
         if job is None:
             self.progress.visible = False
             self.progress_text.object = ""
@@ -542,6 +673,15 @@ class PublishView:
                                         if tot["objects_to_send"] else "Publish (manifest only)")
             self.publish_button.width = 260
         self.result.object = result_html(m.result) if m.phase == PUBLISHED else ""
+        self.serving.object = serving_html((m.result or {}).get("serving_check")) if m.phase == PUBLISHED else ""
+        self.unpublish_result.object = unpublish_html(m.unpublished)
+        self.rollback_button.disabled = busy
+        unpublishing = m.unpublish_job is not None and m.unpublish_job.is_active
+        self.unpublish_button.disabled = busy or unpublishing
+        ds = self.state.current_dataset()
+        expected = scope if self.unpublish_scope_only.value else (ds.name if ds is not None else "")
+        self.unpublish_typed.name = (f"Type {expected} to unpublish it" if expected else
+                                     "Type the scope id (or dataset name) to confirm")
         self.result_table.visible = m.phase == PUBLISHED
         if m.phase == PUBLISHED:
             self.result_table.value = m.result_frame()
