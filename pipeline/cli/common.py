@@ -27,6 +27,21 @@ def add_data_dir(parser: argparse.ArgumentParser, dataset: bool = True) -> None:
         parser.add_argument("--dataset", required=True, help="dataset name")
 
 
+def add_target_arguments(parser: argparse.ArgumentParser, execute_help: str) -> None:
+    """The target options shared by publish and unpublish (same names, same defaults)."""
+    parser.add_argument("--target", default=None,
+                        help="file://DIR or s3://bucket[/prefix] (default: $TWEETSCOPE_PUBLISH_TARGET "
+                             "or <data-dir>/_cdn)")
+    parser.add_argument("--endpoint-url", default=None,
+                        help="S3 endpoint (default: $S3_ENDPOINT_URL, or R2 from $R2_ACCOUNT_ID)")
+    parser.add_argument("--lancedb", default=None,
+                        help="the LanceDB target (folder, s3:// or db:// URI); default $LANCEDB_URI when set")
+    parser.add_argument("--no-lancedb", action="store_true",
+                        help="leave LanceDB alone even when $LANCEDB_URI is set")
+    parser.add_argument("--execute", action="store_true", help=execute_help)
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
 def workspace_from_args(args: argparse.Namespace) -> Workspace:
     return Workspace(args.data_dir or default_data_dir())
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.cli.common import UserError, add_data_dir, cli_progress, workspace_from_args
+from pipeline.cli.common import UserError, add_data_dir, add_target_arguments, cli_progress, workspace_from_args
 from pipeline.core.config import add_config_arguments, config_from_args
 from pipeline.publish.execute import (
     PublishConfig,
@@ -98,29 +98,19 @@ def add_commands(subparsers) -> None:
                     "manifest last. Credentials come from the environment only.")
     add_data_dir(p)
     p.add_argument("--scope", default=None, help="scope id, e.g. scopes-001 (default: the latest)")
-    p.add_argument("--target", default=None,
-                   help="file://DIR or s3://bucket[/prefix] (default: $TWEETSCOPE_PUBLISH_TARGET "
-                        "or <data-dir>/_cdn)")
-    p.add_argument("--endpoint-url", default=None,
-                   help="S3 endpoint (default: $S3_ENDPOINT_URL, or R2 from $R2_ACCOUNT_ID)")
-    p.add_argument("--lancedb", default=None,
-                   help="the LanceDB target (folder, s3:// or db:// URI); default $LANCEDB_URI when set")
-    p.add_argument("--no-lancedb", action="store_true",
-                   help="skip LanceDB even when $LANCEDB_URI is set (its tables then miss this publish)")
+    add_target_arguments(p, "carry out the plan (default: dry run)")
     p.add_argument("--rollback", action="store_true",
                    help="publish the previous publish again (from the local history); tweets deleted "
                         "since stay deleted")
     p.add_argument("--archive", action="append", type=Path, default=None,
                    help="the original archive (zip/folder/JSON): the privacy scan also fails on its "
                         "account email (repeatable; or set $TWEETSCOPE_ACCOUNT_EMAILS)")
-    p.add_argument("--execute", action="store_true", help="carry out the plan (default: dry run)")
     p.add_argument("--public-url", default=None,
                    help="public base URL of the target (default $R2_PUBLIC_URL): after the publish, check "
                         "Range reads, CORS and headers through it")
     p.add_argument("--cors-origin", default=None,
                    help="origin of the app that reads the data, for the CORS check "
                         "(default $TWEETSCOPE_CORS_ORIGIN, else a probe origin)")
-    p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--verify", action="store_true",
                    help="only check the remote manifest against the remote objects")
     p.add_argument("--deep", action="store_true", help="with --verify: download and hash every object")

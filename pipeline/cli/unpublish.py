@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from pipeline.cli.common import UserError, add_data_dir, cli_progress, workspace_from_args
+from pipeline.cli.common import UserError, add_data_dir, add_target_arguments, cli_progress, workspace_from_args
 from pipeline.publish.execute import default_target_uri, lance_storage_options
 from pipeline.publish.plan import PublishError
 from pipeline.publish.targets import TargetError, open_target, resolve_endpoint
@@ -63,12 +63,5 @@ def add_commands(subparsers) -> None:
                     "run says what is left, and running it again finishes it.")
     add_data_dir(p)
     p.add_argument("--scope", default=None, help="only this scope (default: the whole dataset)")
-    p.add_argument("--target", default=None,
-                   help="file://DIR or s3://bucket[/prefix] (default: $TWEETSCOPE_PUBLISH_TARGET or <data-dir>/_cdn)")
-    p.add_argument("--endpoint-url", default=None,
-                   help="S3 endpoint (default: $S3_ENDPOINT_URL, or R2 from $R2_ACCOUNT_ID)")
-    p.add_argument("--lancedb", default=None, help="the LanceDB target (default: $LANCEDB_URI when set)")
-    p.add_argument("--no-lancedb", action="store_true", help="leave LanceDB tables and _meta rows alone")
-    p.add_argument("--execute", action="store_true", help="carry out the removal (default: dry run)")
-    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    add_target_arguments(p, "carry out the removal (default: dry run)")
     p.set_defaults(func=cmd_unpublish)
