@@ -23,7 +23,6 @@ import shutil
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -32,31 +31,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba-cache"))
 os.environ.setdefault("TWEETSCOPE_QUIET", "1")
-
-
-def older_download(full: Path, dest: Path, keep: int) -> Path:
-    """``full`` with only its ``keep`` oldest tweets (ids grow with time, so the smallest ids)."""
-    import re
-
-    tweets_file = re.compile(r"data/tweets(-part\d+)?\.js$")
-    with zipfile.ZipFile(full) as zf:
-        members = [(i, zf.read(i)) for i in zf.infolist()]
-    tweets = []
-    for info, data in members:
-        if tweets_file.search(info.filename):
-            text = data.decode("utf-8")
-            tweets += json.loads(text[text.index("=") + 1:])
-    tweets.sort(key=lambda r: int(r["tweet"]["id_str"]))
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
-        first = True
-        for info, data in members:
-            if tweets_file.search(info.filename):
-                if first:
-                    out.writestr(info, b"window.YTD.tweets.part0 = " + json.dumps(tweets[:keep]).encode())
-                    first = False
-                continue
-            out.writestr(info, data)
-    return dest
 
 
 def build(ws, name: str, archive: Path) -> float:
@@ -88,7 +62,7 @@ def main(argv=None) -> int:
     from pipeline.stages.embed.reuse import estimate_tokens
     from pipeline.stages.umap.stage import load_umap
     from pipeline.update.run import update_dataset
-    from synth_archive import generate_archive
+    from synth_archive import generate_archive, older_download
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=20_000, help="tweets in the older download")
@@ -98,7 +72,7 @@ def main(argv=None) -> int:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-update-"))
     work.mkdir(parents=True, exist_ok=True)
     full = generate_archive(work / "full.zip", args.rows + args.new, seed=0)
-    old = older_download(full, work / "older.zip", args.rows)
+    old, _, _ = older_download(full, work / "older.zip", args.rows)
     ws = Workspace(work / "data")
     build_old_s = build(ws, "grow", old)
 

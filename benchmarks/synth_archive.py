@@ -494,6 +494,41 @@ def generate_archive(path, n_tweets: int = 212_000, seed: int = 0, fmt: str = "z
     return path
 
 
+_TWEETS_MEMBER = re.compile(r"^(?:.*/)?data/tweets(?:-part\d+)?\.js$")
+
+
+def _created_at(record: dict) -> dt.datetime:
+    return dt.datetime.strptime(record["tweet"]["created_at"], "%a %b %d %H:%M:%S %z %Y")
+
+
+def older_download(source, dest, keep) -> tuple[Path, int, int]:
+    """A time split: ``dest`` is the X archive ``source`` with only its oldest tweets, as an earlier
+    download of the same account would be. ``keep`` is a share (0 < keep < 1) or a count of tweets.
+
+    Returns (dest, tweets kept, tweets in source). Every other member is copied as it is.
+    """
+    with zipfile.ZipFile(source) as zf:
+        members = [(info, zf.read(info)) for info in zf.infolist()]
+    tweets = []
+    for info, data in members:
+        if _TWEETS_MEMBER.match(info.filename):
+            text = data.decode("utf-8")
+            tweets += json.loads(text[text.index("=") + 1:])
+    tweets.sort(key=lambda r: (_created_at(r), int(r["tweet"]["id_str"])))
+    count = int(len(tweets) * keep) if isinstance(keep, float) else int(keep)
+    kept = tweets[:count]
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+        written = False
+        for info, data in members:
+            if _TWEETS_MEMBER.match(info.filename):
+                if not written:  # every kept tweet in the first tweets file
+                    out.writestr(info, b"window.YTD.tweets.part0 = " + json.dumps(kept).encode("utf-8"))
+                    written = True
+                continue
+            out.writestr(info, data)
+    return Path(dest), len(kept), len(tweets)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="output .zip (X archive) or .json (Community Archive)")
