@@ -8,12 +8,13 @@ from pipeline.cli import main as cli_mod
 from pipeline.cli import scope, stages
 
 
-def cli(argv):
-    """``tweetscope`` with only the stage and scope commands registered (fast: no studio, no publish)."""
+def cli(argv, modules=(stages, scope)):
+    """``tweetscope`` with only the given command modules registered (default: the stage and scope
+    commands; fast: no studio, no publish)."""
     parser = argparse.ArgumentParser(prog="tweetscope")
     sub = parser.add_subparsers(dest="command")
-    stages.add_commands(sub)
-    scope.add_commands(sub)
+    for module in modules:
+        module.add_commands(sub)
     original = cli_mod.build_parser
     cli_mod.build_parser = lambda: parser
     try:

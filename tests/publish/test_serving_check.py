@@ -148,19 +148,10 @@ def test_unreachable_public_url_is_one_failed_check(tmp_path):
 
 
 def _publish_cli(argv):
-    import argparse
-
-    from pipeline.cli import main as cli_mod
+    from kits.cli import cli
     from pipeline.cli import publish as publish_cli
 
-    parser = argparse.ArgumentParser(prog="tweetscope")
-    publish_cli.add_commands(parser.add_subparsers(dest="command"))
-    original = cli_mod.build_parser
-    cli_mod.build_parser = lambda: parser
-    try:
-        return cli_mod.main(argv)
-    finally:
-        cli_mod.build_parser = original
+    return cli(argv, modules=(publish_cli,))
 
 
 @pytest.mark.parametrize("cors", ["*", None])
