@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from studio.build import map_is_built
 from studio.jobs import JobRunner, get_runner
 from studio.state import StudioState
 
@@ -80,6 +81,9 @@ def create_app(data_dir: Path, runner: Optional[JobRunner] = None):
 
     pn.extension("tabulator", "filedropper", raw_css=[CSS], notifications=False)
     state = StudioState(data_dir, runner=runner or get_runner(Path(data_dir)))
+    dataset = state.current_dataset()
+    if dataset is not None and map_is_built(dataset):
+        state.active_view = "map"  # nothing to run: the curator came for the map (a ?view= still wins)
     views = load_builtin_views()
     tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width", css_classes=["ts-views"])
     names = []
@@ -108,7 +112,7 @@ def create_app(data_dir: Path, runner: Optional[JobRunner] = None):
     # Bootstrap, not Fast: the Fast design links a Google font, and the studio must work offline.
     template = pn.template.BootstrapTemplate(
         title="Tweetscope Studio", sidebar=[create_sidebar(state)], main=[tabs],
-        sidebar_width=340, header_background="#1d6fa5",
+        sidebar_width=300, header_background="#1d6fa5",
     )
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.add_periodic_callback(state.poll_jobs, period=POLL_MS)

@@ -31,18 +31,84 @@ def _cache() -> dict:
     return pn.state.cache
 
 
+#: distinct colours handed out to clusters; neighbouring clusters never share one (see colour_slots)
+N_COLOURS = 20
+
+
 def palette() -> list[str]:
-    """256 distinct colours: cluster k is drawn with colour k % 255, slot 255 is grey noise."""
+    """256 palette slots: 0..N_COLOURS-1 are cluster colours, slot 255 is grey noise."""
     import colorcet
 
     colours = list(colorcet.palette["glasbey_category10"][:255])
     return colours + ["#c8c8c8"]
 
 
-def colour_codes(labels: np.ndarray) -> np.ndarray:
-    """Cluster labels -> float32 palette slots (NaN-free; noise -> NOISE_CODE)."""
+def cluster_neighbours(centroids: np.ndarray) -> list[set[int]]:
+    """Adjacent clusters: edges of the Delaunay triangulation of their centroids (kNN when degenerate)."""
+    centroids = np.asarray(centroids, dtype=float)
+    n = len(centroids)
+    neighbours: list[set[int]] = [set() for _ in range(n)]
+    if n < 2:
+        return neighbours
+    from scipy.spatial import Delaunay, QhullError, cKDTree
+
+    try:
+        simplices = Delaunay(centroids).simplices if n >= 4 else np.array([list(range(n))])
+    except (QhullError, ValueError):  # collinear or repeated centroids
+        _, nearest = cKDTree(centroids).query(centroids, k=min(n, 5))
+        simplices = nearest
+    for simplex in simplices:
+        for a in simplex:
+            neighbours[a].update(int(b) for b in simplex if b != a)
+    return neighbours
+
+
+def colour_slots(centroids: np.ndarray, sizes: np.ndarray, n_colours: int = N_COLOURS) -> np.ndarray:
+    """A palette slot per cluster such that adjacent clusters differ (greedy graph colouring).
+
+    Biggest clusters first; each takes the least-used colour that no neighbour (nor, if
+    possible, a neighbour's neighbour) has, so colours also stay spread over the map.
+    """
+    neighbours = cluster_neighbours(centroids)
+    slots = np.full(len(neighbours), -1, dtype=np.int64)
+    used = np.zeros(n_colours, dtype=np.int64)
+    for i in np.argsort(-np.asarray(sizes, dtype=float), kind="stable"):
+        near = {slots[j] for j in neighbours[i]} - {-1}
+        far = {slots[k] for j in neighbours[i] for k in neighbours[j] if k != i} - {-1}
+        for banned in (near | far, near, set()):
+            free = [c for c in range(n_colours) if c not in banned]
+            if free:
+                break
+        slots[i] = min(free, key=lambda c: (used[c], c))
+        used[slots[i]] += 1
+    return slots
+
+
+def label_slots(xy: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Palette slot per cluster label 0..max (unused labels: 0), from the points' centroids."""
+    labels = np.asarray(labels).astype(np.int64, copy=False)
+    member = labels >= 0
+    if not member.any():
+        return np.zeros(0, dtype=np.int64)
+    counts = np.bincount(labels[member])
+    present = np.flatnonzero(counts)
+    cx = np.bincount(labels[member], xy[member, 0], len(counts))[present] / counts[present]
+    cy = np.bincount(labels[member], xy[member, 1], len(counts))[present] / counts[present]
+    slots = np.zeros(len(counts), dtype=np.int64)
+    slots[present] = colour_slots(np.column_stack([cx, cy]), counts[present])
+    return slots
+
+
+def colour_codes(labels: np.ndarray, slots: Optional[np.ndarray] = None) -> np.ndarray:
+    """Cluster labels -> float32 palette slots (NaN-free; noise -> NOISE_CODE).
+
+    ``slots``: the palette slot of each label (:func:`label_slots`); without it label k -> k % 255.
+    """
     labels = np.asarray(labels)
-    codes = np.where(labels < 0, NOISE_CODE, labels % NOISE_CODE)
+    if slots is None or not len(slots):
+        codes = np.where(labels < 0, NOISE_CODE, labels % NOISE_CODE)
+    else:
+        codes = np.where(labels < 0, NOISE_CODE, np.asarray(slots)[np.clip(labels, 0, len(slots) - 1)])
     return codes.astype(np.float32)
 
 

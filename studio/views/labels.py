@@ -25,9 +25,10 @@ from pipeline.stages.labels.config import LabelConfig
 from pipeline.stages.labels.edits import clean_text
 from pipeline.stages.labels.table import STATUSES
 from pipeline.stages.scope import run_scope
+from studio.label_audit import with_audit
 
 TABLE_COLUMNS = ["cluster", "layer", "label", "description", "count", "topic_specificity", "parent_cluster",
-                 "status"]
+                 "status", "judge_score", "audit"]
 EDITABLE = ("label", "description")
 SAMPLE_SIZE = 12
 SAME_NAMER = "as before"  # relabel with the namer settings the labels artifact was made with
@@ -74,6 +75,7 @@ class LabelsModel(param.Parameterized):
     layer_filter = param.Selector(default="all", objects=["all"], doc="Show one hierarchy layer or all.")
     text_filter = param.String(default="", doc="Show clusters whose label or description contains this.")
     status_filter = param.Selector(default="all", objects=["all", *STATUSES])
+    weakest_first = param.Boolean(default=False, doc="Sort by the audit judge's score, weakest label first.")
     selected = param.List(default=[], item_type=str, doc="Cluster ids ticked in the table.")
     version = param.Integer(default=0, doc="Bumped whenever the working copy changed.")
     message = param.String(default="")
@@ -129,7 +131,7 @@ class LabelsModel(param.Parameterized):
             return
         self.full = frame.reset_index(drop=True)
         self.sidecar = sidecar
-        self.original = table_frame(self.full, statuses)
+        self.original = with_audit(table_frame(self.full, statuses), sidecar)
         self.base_id = toponymy_id
         parked = self._parked.pop(self._key(), None)
         if parked is not None:
@@ -169,6 +171,8 @@ class LabelsModel(param.Parameterized):
         if query:
             text = (frame["label"].astype(str) + " " + frame["description"].astype(str)).str.lower()
             frame = frame[text.str.contains(query, regex=False).to_numpy(dtype=bool)]
+        if self.weakest_first and "judge_score" in frame.columns:
+            frame = frame.sort_values("judge_score", kind="stable", na_position="last")
         return frame.reset_index(drop=True)
 
     def changes(self) -> pd.DataFrame:
@@ -449,21 +453,24 @@ class LabelsView:
             pn.widgets.Select.from_param(m.param.layer_filter, name="Layer", width=90),
             pn.widgets.Select.from_param(m.param.status_filter, name="Status", width=110),
             pn.widgets.TextInput.from_param(m.param.text_filter, name="Filter", placeholder="label or description",
-                                            width=220, css_classes=["ts-labels-filter"]))
+                                            width=220, css_classes=["ts-labels-filter"]),
+            pn.widgets.Checkbox.from_param(m.param.weakest_first, name="Weakest first (judge score)",
+                                           css_classes=["ts-labels-weakest"], align="end"))
         self.table = pn.widgets.Tabulator(
             m.view_frame(), selectable="checkbox", show_index=False, sizing_mode="stretch_width",
             layout="fit_columns", pagination="local", page_size=20,
             editors={c: None for c in TABLE_COLUMNS if c not in EDITABLE} | {
                 "label": {"type": "input"}, "description": {"type": "textarea"}},
-            formatters={"label": {"type": "textarea"}, "description": {"type": "textarea"}},
+            formatters={"label": {"type": "textarea"}, "description": {"type": "textarea"}, "audit": {"type": "textarea"}},
             titles={"cluster": "id", "layer": "layer", "count": "tweets", "topic_specificity": "specif.",
-                    "parent_cluster": "parent"},
-            widths={"cluster": 80, "layer": 90, "label": 220, "description": 300, "count": 100,
-                    "topic_specificity": 100, "parent_cluster": 100, "status": 100},
+                    "parent_cluster": "parent", "judge_score": "judge", "audit": "audit changed"},
+            widths={"cluster": 70, "layer": 70, "label": 200, "description": 260, "count": 80,
+                    "topic_specificity": 80, "parent_cluster": 80, "status": 90, "judge_score": 80, "audit": 220},
             css_classes=["ts-labels-table"],
         )
         self.table.on_edit(self._on_edit)
         self.table.param.watch(self._on_selection, "selection")
+        self.table.on_click(self._on_row_click)
         button = dict(width=105, margin=(5, 3), align="end")
         self.approve = pn.widgets.Button(name="Approve", button_type="success", css_classes=["ts-approve"], **button)
         self.flag = pn.widgets.Button(name="Flag", button_type="warning", css_classes=["ts-flag"], **button)
@@ -507,7 +514,7 @@ class LabelsView:
         self.relabel.on_click(self._on_relabel)
         self.rebuild.on_click(self._on_rebuild)
         self.diff_button.on_click(self._on_diff)
-        m.param.watch(self._redraw_table, ["version", "layer_filter", "status_filter", "text_filter"])
+        m.param.watch(self._redraw_table, ["version", "layer_filter", "status_filter", "text_filter", "weakest_first"])
         state.param.watch(self._redraw_table, ["scope_id"])
         m.param.watch(self._redraw_status, ["message", "error", "version"])
         state.param.watch(self._redraw_jobs, ["jobs_version"])
@@ -654,6 +661,12 @@ class LabelsView:
             self.samples.value = self.model.sample_tweets(cluster)
         except Exception as exc:  # noqa: BLE001
             self.sample_title.object += f"<div style='color:#cf222e'>{html.escape(str(exc))}</div>"
+
+    def _on_row_click(self, event):
+        """Clicking a row shows its cluster: highlighted, and the map zoomed to it."""
+        frame = self.table.value
+        if event.row is not None and 0 <= event.row < len(frame):
+            self.model.highlight(str(frame.iloc[event.row]["cluster"]))
 
     def _status(self, status: str):
         try:

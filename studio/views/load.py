@@ -3,6 +3,8 @@
 Uploaded bytes go to a hidden temp file in the data dir and are removed after the ingest,
 whatever its outcome. Ingest errors (``IngestError``: zip slip, bombs, bad JS, ...) are
 shown as they are; a failed ingest leaves no dataset folder (``Workspace.creating_dataset``).
+"Load and build the map" queues the build (every missing or stale stage, one job) behind the
+ingest and switches to the Map tab when it is done.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Optional
 import param
 
 from pipeline.core.workspace import WorkspaceError, validate_dataset_name
-from pipeline.stages.ingest import IngestError, ingest_archive
+from pipeline.stages.ingest import IngestConfig, IngestError, ingest_archive, skipped_records_lines
+from studio.build import submit_build
 from studio.jobs import CANCELLED, DONE, FAILED
+from studio.views.update import create_update_panel
 
 UPLOAD_DIR = ".uploads"
 
@@ -34,7 +38,8 @@ def dataset_name_from_filename(filename: str) -> str:
 
 
 def ingest_job(source: Path, workspace, name: str, *, include_likes: bool = False,
-               overwrite: bool = False, remove_source: bool = False, display_name: Optional[str] = None):
+               overwrite: bool = False, remove_source: bool = False, display_name: Optional[str] = None,
+               skip_bad_records: bool = False):
     """The job function that ingests ``source`` into ``workspace`` as ``name``.
 
     ``display_name`` is what the curator called the file (an upload's temp name means nothing to them).
@@ -43,7 +48,7 @@ def ingest_job(source: Path, workspace, name: str, *, include_likes: bool = Fals
     def run(progress):
         try:
             dataset = ingest_archive(source, workspace, name, include_likes=include_likes,
-                                     overwrite=overwrite, progress=progress)
+                                     overwrite=overwrite, progress=progress, skip_bad_records=skip_bad_records)
             return dataset.name
         except IngestError as exc:
             if display_name and Path(source).name in str(exc):
@@ -63,8 +68,11 @@ class LoadModel(param.Parameterized):
     dataset_name = param.String(default="", doc="Dataset name (default: from the file name)")
     path = param.String(default="", doc="Archive path (zip, folder or community JSON) on this machine")
     include_likes = param.Boolean(default=False, doc="Also ingest liked tweets")
+    skip_bad_records = param.Boolean(default=False, doc=IngestConfig.param.skip_bad_records.doc)
     overwrite = param.Boolean(default=False, doc="Replace a dataset of the same name")
+    build = param.Boolean(default=False, doc="After the ingest, run every stage and show the map")
     job_id = param.String(default=None, allow_None=True)
+    build_job_id = param.String(default=None, allow_None=True)
     error = param.String(default="")
     info = param.String(default="")
 
@@ -122,28 +130,52 @@ class LoadModel(param.Parameterized):
     def _submit(self, source: Path, name: str, title: str, remove_source: bool = False,
                 display_name: Optional[str] = None):
         fn = ingest_job(source, self.state.workspace, name, include_likes=self.include_likes,
-                        overwrite=self.overwrite, remove_source=remove_source, display_name=display_name)
+                        overwrite=self.overwrite, remove_source=remove_source, display_name=display_name,
+                        skip_bad_records=self.skip_bad_records)
         job = self.state.runner.submit(name, "ingest", fn, title=title)
         self.job_id = job.id
         self.info = f"Ingesting into '{name}'…"
+        if self.build:
+            self.build_job_id = submit_build(self.state.runner, self.state.workspace, name, after=job).id
         return job
 
     def follow_job(self) -> None:
         job = self.state.runner.get(self.job_id) if self.job_id else None
         if job is None:
+            self.follow_build()
             return
         if job.status == FAILED:
             self.error = f"{job.error_type or 'Error'}: {job.error}" if job.error_type != "IngestError" \
                 else job.error
             self.info = "Nothing was created."
-            self.job_id = None
+            self.job_id = self.build_job_id = None
         elif job.status == CANCELLED:
-            self.info, self.job_id = "Ingest cancelled; nothing was created.", None
+            self.info, self.job_id, self.build_job_id = "Ingest cancelled; nothing was created.", None, None
         elif job.status == DONE:
-            self.info, self.job_id = f"Dataset '{job.result}' is ready.", None
+            skipped = skipped_records_lines(self.state.workspace.dataset(job.result).meta(), limit=5)
+            self.info, self.job_id = " ".join([f"Dataset '{job.result}' is ready.", *skipped]), None
+            self.follow_build()
         else:
             pct = f" {job.fraction:.0%}" if job.fraction is not None else ""
             self.info = f"Ingesting…{pct} {job.message}"
+
+    def follow_build(self) -> None:
+        """Progress of the queued build; when it is done, the studio shows the map."""
+        job = self.state.runner.get(self.build_job_id) if self.build_job_id else None
+        if job is None:
+            return
+        if job.status == DONE:
+            self.build_job_id = None
+            self.info = f"The map of '{job.dataset}' is built."
+            if self.state.dataset != job.dataset and job.dataset in self.state.param.dataset.objects:
+                self.state.dataset = job.dataset
+            self.state.active_view = "map"
+        elif job.status in (FAILED, CANCELLED):
+            self.build_job_id = None
+            self.error = f"Building the map stopped: {job.error or job.status}"
+        else:
+            pct = f" {job.fraction:.0%}" if job.fraction is not None else ""
+            self.info = f"Building the map…{pct} {job.message}"
 
 
 def create_load_panel(state):
@@ -159,8 +191,13 @@ def create_load_panel(state):
     path = pn.widgets.TextInput(name="…or an archive path on this machine", placeholder="/path/to/twitter.zip",
                                 css_classes=["ts-load-path"], sizing_mode="stretch_width")
     likes = pn.widgets.Checkbox(name="Include likes")
+    skip_bad = pn.widgets.Checkbox(name=IngestConfig.param.skip_bad_records.label, css_classes=["ts-load-skip-bad"])
     overwrite = pn.widgets.Checkbox(name="Replace existing")
-    load_path = pn.widgets.Button(name="Load path", button_type="primary", css_classes=["ts-load-path-btn"])
+    load_path = pn.widgets.Button(name="Load path", button_type="default", css_classes=["ts-load-path-btn"])
+    build_path = pn.widgets.Button(name="Load and build the map", button_type="primary",
+                                   css_classes=["ts-load-build-btn"])
+    build_upload = pn.widgets.Checkbox(name="Build the map after an upload", value=True,
+                                       css_classes=["ts-load-build-upload"])
     error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["ts-load-error"],
                           # the text is escaped HTML, not Markdown (archive names may contain '*' or '_')
                           sizing_mode="stretch_width")
@@ -168,7 +205,7 @@ def create_load_panel(state):
 
     def sync(*_):
         model.param.update(dataset_name=name.value, path=path.value, include_likes=likes.value,
-                           overwrite=overwrite.value)
+                           overwrite=overwrite.value, skip_bad_records=skip_bad.value, build=build_upload.value)
 
     def on_drop(event):
         if not event.new:
@@ -181,7 +218,8 @@ def create_load_panel(state):
         dropper.value = {}
 
     dropper.param.watch(on_drop, "value")
-    load_path.on_click(lambda _: (sync(), model.submit_path()))
+    load_path.on_click(lambda _: (sync(), setattr(model, "build", False), model.submit_path()))
+    build_path.on_click(lambda _: (sync(), setattr(model, "build", True), model.submit_path()))
 
     def show(*_):
         # Own elements inside the panes' shadow DOM: what tests (and screen readers) can find.
@@ -191,5 +229,6 @@ def create_load_panel(state):
 
     model.param.watch(show, ["error", "info"])
     return pn.Column(pn.pane.Markdown("### Load an archive"), dropper, name, path,
-                     pn.Row(likes, overwrite), load_path, error, info,
+                     pn.Row(likes, overwrite), skip_bad, build_upload, pn.Row(build_path, load_path), error, info,
+                     create_update_panel(state)[0],  # merge a newer archive into the dataset in view
                      sizing_mode="stretch_width", css_classes=["ts-load"]), model

@@ -13,6 +13,7 @@ from typing import Optional
 import param
 
 from pipeline.stages.registry import STAGES, Stage
+from studio.build import RUN_ALL, pending_stages, submit_build
 from studio.jobs import DONE, FAILED, QUEUED, RUNNING
 from studio.state import state_param_for
 
@@ -218,8 +219,12 @@ class StagesView:
         self.state = state
         self.cards = [StageCard(StageCardModel(spec, state)) for spec in STAGES]
         self.title = pn.pane.Markdown("", css_classes=["ts-stages-title"])
-        self.layout = pn.Column(self.title, *[c.card for c in self.cards], sizing_mode="stretch_width",
-                                name="Stages")
+        self.run_all = pn.widgets.Button(name="Run all missing/stale", button_type="primary",
+                                         css_classes=["ts-run-all"], width=220)
+        self.run_all_info = pn.pane.HTML("", css_classes=["ts-run-all-info"], sizing_mode="stretch_width")
+        self.run_all.on_click(self._on_run_all)
+        self.layout = pn.Column(self.title, pn.Row(self.run_all, self.run_all_info, align="center"),
+                                *[c.card for c in self.cards], sizing_mode="stretch_width", name="Stages")
         state.param.watch(self.refresh, ["jobs_version", "artifacts_version", "dataset", "embedding_id",
                                          "umap_id", "cluster_id", "toponymy_id"])
         self.refresh()
@@ -229,6 +234,28 @@ class StagesView:
                              else "## Stages — load an archive first (sidebar)")
         for card in self.cards:
             card.refresh()
+        self._refresh_run_all()
+
+    def _refresh_run_all(self) -> None:
+        ds = self.state.current_dataset()
+        job = self.state.runner.latest(dataset=ds.name, stage=RUN_ALL) if ds is not None else None
+        busy = bool(ds is not None and self.state.runner.active(dataset=ds.name))
+        pending = pending_stages(ds) if ds is not None else []
+        self.run_all.disabled = ds is None or busy or not pending
+        if job is not None and job.is_active:
+            pct = f" {job.fraction:.0%}" if job.fraction is not None else ""
+            text = f"Running every missing/stale stage…{pct} {job.message}"
+        elif pending:
+            text = "To run: " + ", ".join(pending)
+        else:
+            text = "Every stage is up to date." if ds is not None else ""
+        self.run_all_info.object = f'<span class="ts-run-all-text">{html.escape(text)}</span>'
+
+    def _on_run_all(self, _event) -> None:
+        ds = self.state.current_dataset()
+        if ds is not None and not self.state.runner.active(dataset=ds.name):
+            submit_build(self.state.runner, self.state.workspace, ds.name)
+            self._refresh_run_all()
 
     def __panel__(self):
         return self.layout

@@ -199,7 +199,7 @@ def test_delete_a_tweet_after_confirmation(studio_page, world, screenshots):
     page.locator(".ts-delete-confirm button").click()
     expect(page.locator(".ts-tombstone-count")).to_have_text("1")
     expect(page.locator(".ts-curate-scope")).to_contain_text("scopes-002 is up to date")
-    assert json.loads((world.dataset.path / "tombstones.json").read_text())["deleted"] == [world.deleted_row]
+    assert json.loads((world.dataset.path / "tombstones.json").read_text())["tweet_ids"] == [str(tweet_id)]
 
 
 def test_plan_then_confirm_then_publish_to_s3(studio_page, world, screenshots):

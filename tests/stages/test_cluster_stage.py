@@ -83,12 +83,17 @@ def test_hulls_cover_most_of_their_cluster(mapped_dataset):
     labels = load_clusters(ds, cid)["cluster"].to_numpy()
     geo = cluster_geometry(xy, labels)
     assert geo["cluster"].tolist() == list(range(labels.max() + 1))
+    map_area = float(np.ptp(xy[:, 0]) * np.ptp(xy[:, 1]))
+    shares = []
     for row in geo.itertuples():
-        if row.count < 20:
-            continue
         polygon = shapely.Polygon(row.hull)
-        inside = shapely.contains_xy(polygon.buffer(1e-6), xy[row.indices, 0], xy[row.indices, 1])
-        assert 0.75 <= inside.mean() <= 1.0, "outliers trimmed, the bulk of the cluster inside"
+        assert polygon.is_valid and shapely.LinearRing(row.hull).is_ccw
+        assert polygon.area <= 0.1 * map_area, "a dense core, never a polygon spanning the map (issue #19)"
+        if row.count >= 20:
+            inside = shapely.contains_xy(polygon.buffer(1e-6), xy[row.indices, 0], xy[row.indices, 1])
+            shares.append(inside.mean())
+    # the outline holds ~80 % of a cluster (its main lobe); a sparse cluster of a few dozen may hold less
+    assert np.median(shares) >= 0.75 and np.mean(np.asarray(shares) >= 0.7) >= 0.85
 
 
 def test_noise_goes_to_its_neighbours_cluster(mapped_dataset):
