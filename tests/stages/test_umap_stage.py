@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import shutil
+import threading
 
 import numpy as np
 import pandas as pd
 import pytest
+from tqdm import tqdm
 
 from pipeline.core.progress import Cancelled, Progress
 from pipeline.core.workspace import WorkspaceError
@@ -85,6 +88,11 @@ def test_cancel_during_the_fit_writes_nothing(mapped_dataset, tmp_path, parallel
         return found
     assert not workers()
     assert ds.list_ids("umap") == before
+    # the cancel is raised inside UMAP's progress bar; tqdm's process-wide write lock must not stay
+    # held, or the next job's progress bar in another thread (the studio's) waits forever
+    drawn = threading.Event()
+    threading.Thread(target=lambda: (tqdm(range(1), file=io.StringIO()).close(), drawn.set()), daemon=True).start()
+    assert drawn.wait(20), "tqdm's lock was left held by the cancelled fit"
     assert not [p for p in (ds.path / "umaps").iterdir() if p.name.startswith(".tmp-")]
 
 

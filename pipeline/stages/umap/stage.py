@@ -109,6 +109,15 @@ def scale_to_unit(values: np.ndarray) -> tuple[np.ndarray, list[float], list[flo
     return scaled.astype(np.float32), lo.astype(float).tolist(), hi.astype(float).tolist()
 
 
+def _release_tqdm_write_lock() -> None:
+    """Release tqdm's write lock that this thread acquired in ``tqdm.refresh`` (thread lock, then process lock)."""
+    from tqdm import tqdm
+
+    for lock in reversed(getattr(tqdm.get_lock(), "locks", [])):
+        with contextlib.suppress(AssertionError, RuntimeError, ValueError):  # not held: nothing to undo
+            lock.release()
+
+
 class _EpochReporter(io.TextIOBase):
     """A tqdm ``file`` that turns UMAP's epoch counter into progress updates (and cancels)."""
 
@@ -116,14 +125,23 @@ class _EpochReporter(io.TextIOBase):
 
     def __init__(self, progress: Progress, start: float, span: float, label: str):
         self.progress, self.start, self.span, self.label = progress, start, span, label
+        self.stopped = False
 
     def write(self, text: str) -> int:
         found = self._COUNT.findall(text)
-        if found:
+        if found and not self.stopped:
             n, total = (int(x) for x in found[-1])
-            if total:
-                self.progress.update(self.start + self.span * n / total, 100,
-                                     f"{self.label}: epoch {n}/{total}")
+            if total and n < total:
+                try:
+                    self.progress.update(self.start + self.span * n / total, 100,
+                                         f"{self.label}: epoch {n}/{total}")
+                except BaseException:
+                    # We raise from inside tqdm.refresh(), which holds tqdm's process-wide write lock
+                    # and does not release it on an exception: left held, every later progress bar
+                    # in another thread (the studio's next job) would wait forever.
+                    self.stopped = True
+                    _release_tqdm_write_lock()
+                    raise
         return len(text)
 
     def flush(self) -> None:
