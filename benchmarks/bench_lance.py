@@ -79,14 +79,14 @@ def _median_ms(fn, repeat: int = 5) -> float:
     return round(float(np.median(times)), 2)
 
 
-def run(n: int, dim: int) -> dict:
+def run(n: int, dim: int, vector_index_min_rows: int = 0) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-lance-") as tmp:
         t0 = time.perf_counter()
         dataset, vectors, df = synthetic_scope(Path(tmp), n, dim)
         generate_s = time.perf_counter() - t0
         lx._load_vectors = lambda ds, embedding_id: vectors  # the synthetic folder has no h5
         os.environ.pop("LANCEDB_URI", None)
-        record = lx.export_lance(dataset, "scopes-001", register=False)
+        record = lx.export_lance(dataset, "scopes-001", register=False, vector_index_min_rows=vector_index_min_rows)
         live = df.index[~df["deleted"]]
         probe = int(live[len(live) // 2])
         k = sql_literal(df.loc[probe, "cluster"])  # the string lookup id, quoted
@@ -121,12 +121,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-ivf", action="store_true",
                         help="skip the IVF_PQ build (write + BTREE + FTS only; for a busy machine)")
     args = parser.parse_args(argv)
-    if args.no_ivf:
-        lx.MIN_ROWS_FOR_PQ = 10**12
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"runs": {}}
     for n in args.rows:
         print(f"exporting {n} x {args.dims} ...", flush=True)
-        entry = run(n, args.dims)
+        entry = run(n, args.dims, 10**12 if args.no_ivf else 0)  # the IVF_PQ index at every size, or never
         entry.update(measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), cpu_count=os.cpu_count(),
                      machine=platform.machine(), python=platform.python_version(),
                      lancedb=library_versions().get("lancedb"), load_average=os.getloadavg()[0])

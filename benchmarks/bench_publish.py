@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/bench_publish.py [--rows 212000]
 
-Writes benchmarks/results/publish.json. The scope is synthetic (tests/test_publish_kit.py):
+Writes benchmarks/results/publish.json. The scope is synthetic (tests/kits/publish_kit.py):
 a 212K-row ``-input.parquet`` with the serving columns, labels, links and pipeline-only files.
 """
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from test_publish_kit import make_handmade_dataset, moto_s3, no_gate  # noqa: E402
+from kits.publish_kit import make_handmade_dataset, moto_s3, no_gate  # noqa: E402
 
 from pipeline.core.workspace import dumps_json, library_versions, utc_now_iso  # noqa: E402
 from pipeline.publish.execute import PublishConfig, execute_publish, plan_publish  # noqa: E402

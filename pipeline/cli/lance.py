@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from pipeline.cli.common import UserError, add_data_dir, cli_progress, workspace_from_args
+from pipeline.core.config import add_config_arguments, config_from_args
 from pipeline.serving.lance_export import export_lance, search_scope
+from pipeline.stages.lancedb import LanceConfig
 
 
 def _add_target(p: argparse.ArgumentParser) -> None:
@@ -18,8 +20,9 @@ def _add_target(p: argparse.ArgumentParser) -> None:
 
 def cmd_lance(args: argparse.Namespace) -> int:
     dataset = workspace_from_args(args).dataset(args.dataset)
+    config = config_from_args(LanceConfig, args)
     record = export_lance(dataset, args.scope, uri=args.uri, progress=cli_progress("lance"),
-                          register=not args.no_register)
+                          register=not args.no_register, vector_index_min_rows=config.vector_index_min_rows)
     built = ", ".join(f"{i['index_type']}({i['column']}) {i['seconds']}s" for i in record["indices"]) or "none"
     print(f"{record['rows']} rows -> {record['table']} at {record['uri']} "
           f"({record['deleted_skipped']} tombstoned rows left out) in {record['timings']['total_s']}s")
@@ -52,6 +55,7 @@ def add_commands(subparsers) -> None:
     _add_target(p)
     p.add_argument("--no-register", action="store_true",
                    help="do not upsert the dataset/scope rows of the _meta control-plane tables")
+    add_config_arguments(p, LanceConfig)
     p.set_defaults(func=cmd_lance)
 
     p = subparsers.add_parser("search", help="query an exported scope table (semantic or full text)")

@@ -16,8 +16,11 @@ out means no vector, text or filter query can ever return one, whatever filter a
 Their ``ls_index`` is simply absent from the table; the CDN parquet keeps the tombstone row.
 
 Indices: IVF_PQ (cosine, ``sqrt(N)`` partitions) on ``vector``, BTREE on ``cluster``, FTS on
-``text``. Below :data:`MIN_ROWS_FOR_PQ` rows the vector index is skipped (LanceDB would build
-an index holding zero rows) and searches are exact scans; the skip is noted in the result.
+``text``. Below ``vector_index_min_rows`` rows (default: :func:`auto_vector_index_min_rows`,
+100K rows of 256-d vectors, 25K of 1024-d) the vector index is skipped and searches are exact
+scans — fast at that size, exact, and the export does not spend half a minute training PQ; never
+below :data:`MIN_ROWS_FOR_PQ` (LanceDB would build an index holding zero rows). The result says
+whether it was built (``vector_index``), from how many rows, and why not.
 
 Each export is recorded locally in ``<dataset>/lancedb/exports.json`` (never in the scope JSON,
 which is a published artifact).
@@ -48,6 +51,11 @@ VECTOR_COLUMN = "vector"
 #: PQ trains 2**num_bits = 256 centroids per sub-vector; with fewer rows LanceDB 0.40 creates the
 #: index but indexes none of the rows (``num_indexed_rows == 0``), so we skip it and say so.
 MIN_ROWS_FOR_PQ = 256
+#: Vector values (rows x dimensions) below which search is a flat scan: 100K rows of 256-d.
+#: Flat top-10 on 2 shared cores (benchmarks/bench_lance.py --no-ivf, results/lance.json):
+#: 256-d 23 ms at 50K, 36 ms at 100K, 91 ms at 212K; 1024-d 192 ms at 50K, 398 ms at 100K.
+#: IVF_PQ answers in ~10 ms but took 33 s to build at 100K x 256.
+FLAT_SEARCH_MAX_VALUES = 100_000 * 256
 #: Rows per Arrow batch streamed into LanceDB (bounded memory, progress and cancel per batch).
 WRITE_BATCH_ROWS = 8192
 EXPORT_HISTORY = 200
@@ -155,13 +163,18 @@ class IndexPlan:
     params: dict
 
 
-def index_plan(n_rows: int) -> tuple[list[IndexPlan], list[dict]]:
+def auto_vector_index_min_rows(dimensions: int) -> int:
+    """Rows from which the IVF_PQ index pays for itself: flat scans stay under ~0.1 s below it."""
+    return max(MIN_ROWS_FOR_PQ, FLAT_SEARCH_MAX_VALUES // max(1, int(dimensions)))
+
+
+def index_plan(n_rows: int, vector_index_min_rows: int) -> tuple[list[IndexPlan], list[dict]]:
     """Pure: the indices to build for ``n_rows`` rows, and the ones skipped (with why)."""
     from lancedb.index import FTS, BTree, IvfPq
 
     plans: list[IndexPlan] = []
     skipped: list[dict] = []
-    if n_rows >= MIN_ROWS_FOR_PQ:
+    if n_rows >= max(MIN_ROWS_FOR_PQ, vector_index_min_rows):
         partitions = max(1, int(math.sqrt(n_rows)))
         # Lance trains at most one partition per 256 rows (it warns and trains fewer), so at
         # 50K rows sqrt(N)=222 is requested but 195 are trained; recorded for honesty.
@@ -169,10 +182,16 @@ def index_plan(n_rows: int) -> tuple[list[IndexPlan], list[dict]]:
         plans.append(IndexPlan(VECTOR_COLUMN, "IVF_PQ", IvfPq(distance_type="cosine", num_partitions=partitions),
                                {"distance_type": "cosine", "num_partitions": partitions,
                                 "partitions_trained": trained}))
-    else:
+    elif n_rows < MIN_ROWS_FOR_PQ:
         skipped.append({
             "column": VECTOR_COLUMN, "index_type": "IVF_PQ",
             "reason": f"{n_rows} rows < {MIN_ROWS_FOR_PQ} needed to train PQ; vector search is an exact scan",
+        })
+    else:
+        skipped.append({
+            "column": VECTOR_COLUMN, "index_type": "IVF_PQ",
+            "reason": f"{n_rows} rows < vector_index_min_rows={vector_index_min_rows}; "
+                      "vector search is an exact scan (fast at this size)",
         })
     if n_rows > 0:
         plans.append(IndexPlan("cluster", "BTREE", BTree(), {}))
@@ -206,12 +225,15 @@ def export_lance(
     host_override: Optional[str] = None,
     storage_options: Optional[dict] = None,
     register: bool = True,
+    vector_index_min_rows: Optional[int] = None,
 ) -> dict:
     """Create/replace the scope's LanceDB table with its indices, verify it, return what was done.
 
     ``register`` also upserts the dataset and scope rows of the ``_meta`` control plane on the
     same connection (:mod:`pipeline.serving.control_plane`). The returned dict is also appended to
     ``<dataset>/lancedb/exports.json``. Raises :class:`LanceExportError` on a row-count mismatch.
+    The vector index is built only from ``vector_index_min_rows`` rows (None: by the vectors'
+    dimensions, :func:`auto_vector_index_min_rows`); ``vector_index`` in the result says if it was.
     """
     progress = progress or null_progress("lance")
     target = resolve_target(dataset, uri, api_key=api_key, region=region,
@@ -249,7 +271,9 @@ def export_lance(
             "the export did not complete — run it again"
         )
 
-    plans, skipped = index_plan(rows.num_rows)
+    if vector_index_min_rows is None:
+        vector_index_min_rows = auto_vector_index_min_rows(counts["dimensions"])
+    plans, skipped = index_plan(rows.num_rows, vector_index_min_rows)
     t0 = time.perf_counter()
     built = build_indices(table, plans, progress.for_stage("lance: index"))
     timings["index_s"] = time.perf_counter() - t0
@@ -273,6 +297,8 @@ def export_lance(
         "embedding_id": counts["embedding_id"],
         "indices": built,
         "skipped_indices": skipped,
+        "vector_index": any(i["column"] == VECTOR_COLUMN for i in built),
+        "vector_index_min_rows": int(vector_index_min_rows),
         "exported_at": utc_now_iso(),
     }
     if target.kind == "cloud":

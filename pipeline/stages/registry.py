@@ -21,7 +21,7 @@ from pipeline.core.errors import ConfigError
 from pipeline.core.progress import Progress, null_progress
 from pipeline.core.workspace import Dataset
 from pipeline.stages import cluster, embed, labels, lineage, links, scope, umap
-from pipeline.stages.lancedb import local_table_status
+from pipeline.stages.lancedb import LanceConfig, local_table_status
 from pipeline.stages.lancedb import run as run_lancedb
 from pipeline.stages.links import links_status
 
@@ -166,7 +166,7 @@ STAGES: tuple[Stage, ...] = (
           None, links.run, (), "links", links_status, _links_summary,
           command_help="build reply/quote edges and node stats (links/*)"),
     Stage("lancedb", "LanceDB", "The scope's rows and vectors as a local LanceDB table (search).",
-          None, run_lancedb, (Input("scope_id", "scopes", help="scope to export (default: the latest)"),),
+          LanceConfig, run_lancedb, (Input("scope_id", "scopes", help="scope to export (default: the latest)"),),
           "lancedb", local_table_status, _lancedb_summary,
           command=None),  # `tweetscope lance` exports a scope to any target (pipeline.cli.lance)
 )

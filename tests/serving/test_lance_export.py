@@ -1,4 +1,8 @@
-"""LanceDB export to a local folder, on a hand-made scope (known clusters, >= 256 rows for IVF_PQ)."""
+"""LanceDB export to a local folder, on a hand-made scope (known clusters, >= 256 rows for IVF_PQ).
+
+The hand-made scope is far below the automatic ``vector_index_min_rows``: a test that needs the
+IVF_PQ index asks for it with ``vector_index_min_rows=0``.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ def handmade(tmp_path, monkeypatch):
 
 def test_export_builds_table_indices_and_record(handmade):
     dataset, vectors, df = handmade
-    record = lx.export_lance(dataset, "scopes-001")
+    record = lx.export_lance(dataset, "scopes-001", vector_index_min_rows=0)
 
     live = df[~df["deleted"]]
     assert record["table"] == dataset.sidecar("scopes-001")["lancedb_table_id"]
@@ -36,6 +40,7 @@ def test_export_builds_table_indices_and_record(handmade):
     assert pq_index["params"] == {"distance_type": "cosine", "num_partitions": int(np.sqrt(len(live))),
                                   "partitions_trained": min(int(np.sqrt(len(live))), len(live) // 256)}
     assert record["skipped_indices"] == []
+    assert record["vector_index"] is True and record["vector_index_min_rows"] == 0
 
     table = lx.open_scope_table(dataset, "scopes-001")
     assert table.count_rows() == len(live)
@@ -56,9 +61,11 @@ def test_export_builds_table_indices_and_record(handmade):
     assert saved[-1]["table"] == record["table"] and saved[-1]["rows"] == record["rows"]
 
 
-def test_vector_search_with_cluster_filter(handmade):
+@pytest.mark.parametrize("min_rows", [0, None], ids=["ivf_pq", "exact_scan"])
+def test_vector_search_with_cluster_filter(handmade, min_rows):
     dataset, vectors, df = handmade
-    lx.export_lance(dataset, "scopes-001", register=False)
+    record = lx.export_lance(dataset, "scopes-001", register=False, vector_index_min_rows=min_rows)
+    assert record["vector_index"] is (min_rows == 0)
     for row in (7, 13, 599):
         k = df.loc[row, "cluster"]
         assert k == f"0_{row % 6}"  # the string lookup id, as the TS API reads it
@@ -111,11 +118,35 @@ def test_small_scope_skips_ivf_pq_with_a_note(tmp_path, monkeypatch):
 
 
 def test_index_plan_threshold():
-    plans, skipped = lx.index_plan(lx.MIN_ROWS_FOR_PQ - 1)
-    assert skipped and all(p.index_type != "IVF_PQ" for p in plans)
-    plans, skipped = lx.index_plan(212_000)
+    plans, skipped = lx.index_plan(lx.MIN_ROWS_FOR_PQ - 1, vector_index_min_rows=0)
+    assert skipped and all(p.index_type != "IVF_PQ" for p in plans)  # PQ cannot train on fewer rows
+    local, voyage = lx.auto_vector_index_min_rows(256), lx.auto_vector_index_min_rows(1024)
+    assert (local, voyage) == (100_000, 25_000)
+    plans, skipped = lx.index_plan(212_000, local)
     pq = next(p for p in plans if p.index_type == "IVF_PQ")
     assert pq.params["num_partitions"] == 460 and not skipped
+    plans, skipped = lx.index_plan(local - 1, local)
+    assert [p.index_type for p in plans] == ["BTREE", "FTS"]
+    assert "vector_index_min_rows=100000" in skipped[0]["reason"]
+    assert any(p.index_type == "IVF_PQ" for p in lx.index_plan(voyage, voyage)[0])
+
+
+def test_default_export_below_the_threshold_is_an_exact_scan(handmade):
+    """No vector index below the automatic threshold: the record says so and search still finds each row first."""
+    dataset, vectors, df = handmade
+    record = lx.export_lance(dataset, "scopes-001", register=False)
+    assert record["vector_index"] is False
+    assert record["vector_index_min_rows"] == lx.auto_vector_index_min_rows(vectors.shape[1]) > len(df)
+    assert [s["index_type"] for s in record["skipped_indices"]] == ["IVF_PQ"]
+    assert "exact scan" in record["skipped_indices"][0]["reason"]
+    table = lx.open_scope_table(dataset, "scopes-001")
+    assert {i.index_type for i in table.list_indices()} == {"BTree", "FTS"}
+    live = df.index[~df["deleted"]]
+    for row in live[::97]:
+        found = lx.search_scope(dataset, "scopes-001", vector=vectors[row], limit=3)
+        assert found["ls_index"].iloc[0] == row and found["_distance"].iloc[0] < 1e-5
+    saved = json.loads((dataset.lancedb_dir / "exports.json").read_text())["exports"][-1]
+    assert saved["vector_index"] is False
 
 
 def test_reexport_replaces_the_table(handmade):

@@ -43,7 +43,7 @@ def test_export_to_s3(handmade, s3_endpoint):
     dataset, vectors, df = handmade
     endpoint, options, s3 = s3_endpoint
     uri = "s3://lance-bkt/tweetscope"
-    record = lx.export_lance(dataset, "scopes-001", uri, storage_options=options)
+    record = lx.export_lance(dataset, "scopes-001", uri, storage_options=options, vector_index_min_rows=0)
 
     live = df[~df["deleted"]]
     assert record["uri"] == uri and record["target"] == "s3" and record["rows"] == len(live)
@@ -73,7 +73,8 @@ def test_export_to_lancedb_cloud_stub(handmade, monkeypatch):
     monkeypatch.setenv("LANCEDB_API_KEY", "sk-cloud-secret")
     monkeypatch.setenv("LANCEDB_REGION", "us-east-1")
     with CloudStub() as stub:
-        record = lx.export_lance(dataset, "scopes-001", "db://tweetscope-test", host_override=stub.url)
+        record = lx.export_lance(dataset, "scopes-001", "db://tweetscope-test", host_override=stub.url,
+                                 vector_index_min_rows=0)
     table = record["table"]
     live = df[~df["deleted"]]
     assert record["target"] == "cloud" and record["uri"] == "db://tweetscope-test"

@@ -57,8 +57,8 @@ def test_sample_scope_export_and_search(sample):
     record = lx.export_lance(dataset, scope_id)
     live = serving[~serving["deleted"]]
     assert record["rows"] == len(live) and record["table"] == dataset.sidecar(scope_id)["lancedb_table_id"]
-    expected = {"BTREE", "FTS"} | ({"IVF_PQ"} if len(live) >= lx.MIN_ROWS_FOR_PQ else set())
-    assert {i["index_type"] for i in record["indices"]} == expected
+    assert {i["index_type"] for i in record["indices"]} == {"BTREE", "FTS"}  # 2K rows: an exact scan
+    assert record["vector_index"] is False and len(live) < record["vector_index_min_rows"] == 100_000
 
     vectors = load_embeddings(dataset, dataset.sidecar(scope_id)["embedding_id"])
     sizes = Counter(live["cluster"])

@@ -10,11 +10,15 @@ import pytest
 
 from pipeline.core.progress import Cancelled, Progress
 from pipeline.stages.cluster.stage import (
+    TREE_SUFFIX,
     ClusterConfig,
     assign_noise,
     cluster_geometry,
+    hdbscan_tree,
     load_clusters,
     manifold_knn,
+    manifold_neighbours,
+    mst_tree,
     recluster,
     run_cluster,
     save_recluster,
@@ -94,6 +98,22 @@ def test_hulls_cover_most_of_their_cluster(mapped_dataset):
             shares.append(inside.mean())
     # the outline holds ~80 % of a cluster (its main lobe); a sparse cluster of a few dozen may hold less
     assert np.median(shares) >= 0.75 and np.mean(np.asarray(shares) >= 0.7) >= 0.85
+
+
+def test_tree_is_the_one_hdbscan_builds(mapped_dataset):
+    """The stage's own neighbour query + Borůvka MST saves hdbscan.HDBSCAN's tree byte for byte, duplicates too."""
+    ds = mapped_dataset
+    cid = ds.latest("cluster")
+    side = ds.sidecar(cid)
+    X = load_umap(ds, side["clustering_umap_id"]).to_numpy(np.float32)
+    config = ClusterConfig(**side["params"])
+    with np.load(ds.artifact_path(cid, TREE_SUFFIX)) as saved:
+        assert saved["single_linkage_tree"].tobytes() == hdbscan_tree(X, config)[1].tobytes()
+    # exact duplicates tie in the neighbour order, where scipy and sklearn may differ
+    doubled = np.vstack([X, X[::7]])
+    dist, idx = manifold_neighbours(doubled, config.min_samples + 1)
+    assert (dist[:, 1] == 0).sum() >= len(X[::7])
+    assert np.array_equal(mst_tree(doubled, config.min_samples, dist, idx), hdbscan_tree(doubled, config)[1])
 
 
 def test_noise_goes_to_its_neighbours_cluster(mapped_dataset):

@@ -78,7 +78,7 @@ def effective_config(config: ClusterConfig, n_rows: int) -> ClusterConfig:
 
 
 def hdbscan_tree(X: np.ndarray, config: ClusterConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Fit HDBSCAN; returns (labels, single-linkage tree) — the tree re-extracts any min_cluster_size."""
+    """Fit ``hdbscan.HDBSCAN``; returns (its labels, single-linkage tree) — the reference for :func:`mst_tree`."""
     import hdbscan
 
     model = hdbscan.HDBSCAN(
@@ -89,6 +89,79 @@ def hdbscan_tree(X: np.ndarray, config: ClusterConfig) -> tuple[np.ndarray, np.n
     )
     model.fit(np.ascontiguousarray(X, dtype=np.float64))
     return np.asarray(model.labels_, dtype=np.int64), np.asarray(model._single_linkage_tree)
+
+
+def manifold_neighbours(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distances, indices) of each point's k nearest points, itself included (N×k, nearest first).
+
+    One scipy ``cKDTree`` query on every core serves both HDBSCAN's core distances and the noise
+    vote. hdbscan's own (sklearn, dual tree) holds the GIL, so it splits the points over loky
+    worker processes, ~3 s just to start them; on one core it took 18.6 s at 212K, this 6.8 s.
+    """
+    from scipy.spatial import cKDTree
+
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    k = int(min(k, len(X)))
+    dist, idx = cKDTree(X).query(X, k=k, workers=available_cores())
+    return dist.reshape(len(X), k), idx.reshape(len(X), k).astype(np.intp)
+
+
+def _euclidean(X: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """|X[i] − X[others[i]]| per row, summed dimension by dimension as sklearn's KDTree does (same bits)."""
+    total = np.zeros(len(X))
+    for j in range(X.shape[1]):
+        diff = X[others, j] - X[:, j]
+        total += diff * diff
+    return np.sqrt(total)
+
+
+class _KnownNeighbours:
+    """Stands in for the sklearn KDTree hdbscan asks for core distances: answers from a kNN made once.
+
+    hdbscan reads ``.data`` and calls ``.query(data, k=min_samples + 1, ...)`` once, keeping the
+    indices and only the k-th distance; that distance is recomputed in sklearn's summation order
+    so the tree is bit for bit the one ``hdbscan.HDBSCAN`` builds.
+    """
+
+    def __init__(self, X: np.ndarray, dist: np.ndarray, idx: np.ndarray):
+        self.data, self._dist, self._idx = X, dist, idx
+
+    def query(self, points, k, **_):
+        if len(points) != len(self.data) or k > self._idx.shape[1]:
+            raise ValueError(f"precomputed neighbours answer k <= {self._idx.shape[1]} for all "
+                             f"{len(self.data)} points, not k={k} for {len(points)}")
+        dist = self._dist[:, :k].copy()
+        dist[:, k - 1] = _euclidean(self.data, self._idx[:, k - 1])
+        return dist, np.ascontiguousarray(self._idx[:, :k])
+
+
+def mst_tree(X: np.ndarray, min_samples: int, dist: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """HDBSCAN's single-linkage tree from :func:`manifold_neighbours` output (≥ min_samples + 1 columns).
+
+    The same Borůvka KD-tree MST (approximate=True, leaf size 40) and labelling that
+    ``hdbscan.HDBSCAN`` runs for ≤ 60 dimensions, minus its one-core neighbour query and its
+    label extraction (:func:`labels_from_tree` does that): identical to :func:`hdbscan_tree`'s tree.
+    """
+    from hdbscan._hdbscan_boruvka import KDTreeBoruvkaAlgorithm
+    from hdbscan._hdbscan_linkage import label
+    from sklearn.neighbors import KDTree
+
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    min_samples = max(1, min(int(min_samples), len(X) - 1))  # as hdbscan clamps it
+    near = dist[:, :min_samples + 1]
+    # Borůvka's first round reads the neighbours in order: where two are (nearly) equally far,
+    # scipy and sklearn may order them differently (duplicate points do), so then let hdbscan
+    # query sklearn's KD-tree itself, exactly as hdbscan.HDBSCAN does
+    ties = bool((np.diff(near, axis=1) <= 1e-12 * near[:, 1:]).any())
+    if ties:
+        neighbours, jobs = KDTree(X, metric="euclidean", leaf_size=40), available_cores()
+    else:
+        neighbours, jobs = _KnownNeighbours(X, dist, idx), 1
+    algorithm = KDTreeBoruvkaAlgorithm(neighbours, min_samples, metric="euclidean",
+                                       leaf_size=40 // 3, approx_min_span_tree=True, n_jobs=jobs)
+    edges = algorithm.spanning_tree()
+    edges = edges[np.argsort(edges.T[2]), :]
+    return np.asarray(label(edges))
 
 
 def labels_from_tree(tree: np.ndarray, min_cluster_size: int, method: str = "eom",
@@ -126,13 +199,16 @@ def labels_from_tree(tree: np.ndarray, min_cluster_size: int, method: str = "eom
     return np.asarray(labels, dtype=np.int64)
 
 
-def manifold_knn(X: np.ndarray, k: int = NOISE_NEIGHBORS) -> np.ndarray:
-    """Each point's k nearest other points on the cluster manifold (int32 N×k, nearest first)."""
-    from scipy.spatial import cKDTree
+def manifold_knn(X: np.ndarray, k: int = NOISE_NEIGHBORS,
+                 idx: Optional[np.ndarray] = None) -> np.ndarray:
+    """Each point's k nearest other points on the cluster manifold (int32 N×k, nearest first).
 
+    ``idx``: a :func:`manifold_neighbours` index array with more than k columns, reused as is.
+    """
     k = int(min(k, len(X) - 1))
-    _, idx = cKDTree(X).query(X, k=k + 1, workers=-1)
-    return np.asarray(idx[:, 1:], dtype=np.int32)
+    if idx is None or idx.shape[1] < k + 1:
+        _, idx = manifold_neighbours(X, k + 1)
+    return np.asarray(idx[:, 1:k + 1], dtype=np.int32)
 
 
 VOTE_CELLS = 4_000_000  # (rows x clusters) score cells per block: ~32 MB
@@ -302,13 +378,18 @@ def run_cluster(
     timings = {}
     progress.update(5, 100, f"HDBSCAN on {len(X)} × {X.shape[1]}-D")
     t = time.perf_counter()
-    _, tree = hdbscan_tree(X, config)
+    dist, idx = manifold_neighbours(X, max(config.min_samples, NOISE_NEIGHBORS) + 1)
+    timings["knn_s"] = round(time.perf_counter() - t, 3)
+    progress.update(25, 100, "minimum spanning tree")
+    t = time.perf_counter()
+    tree = mst_tree(X, config.min_samples, dist, idx)
     raw = labels_from_tree(tree, config.min_cluster_size, config.cluster_selection_method,
                            config.cluster_selection_epsilon)
     timings["hdbscan_s"] = round(time.perf_counter() - t, 3)
-    progress.update(70, 100, "nearest neighbours for noise")
+    progress.update(70, 100, "noise to its neighbours' clusters")
     t = time.perf_counter()
-    knn = manifold_knn(X)
+    knn = manifold_knn(X, idx=idx)
+    del dist, idx
     cluster, raw_cluster = final_labels(raw, knn, X)
     timings["noise_s"] = round(time.perf_counter() - t, 3)
     progress.update(85, 100, "hulls and centroids")
