@@ -33,14 +33,36 @@ def _cache() -> dict:
 
 #: distinct colours handed out to clusters; neighbouring clusters never share one (see colour_slots)
 N_COLOURS = 20
+# While a cluster is selected the other points take dimmed slots and the selected cluster's
+# points take copies of the full colours placed ABOVE them: the rasterizer keeps the maximum
+# slot per pixel, so where they overlap the selected cluster is the one drawn.
+DIM_OFFSET = N_COLOURS  # dimmed cluster colours: DIM_OFFSET + slot
+DIM_NOISE_CODE = 2 * N_COLOURS  # dimmed grey (noise and deleted tweets while a cluster is selected)
+SELECTED_OFFSET = 2 * N_COLOURS + 1  # the selected cluster's full colours: SELECTED_OFFSET + slot
+DIM_ALPHA = 0.22  # share of the colour kept when dimmed (blended with the white background)
+
+
+def _dimmed(colour: str, alpha: float = DIM_ALPHA) -> str:
+    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(255 - (255 - c) * alpha):02x}" for c in rgb)
 
 
 def palette() -> list[str]:
-    """256 palette slots: 0..N_COLOURS-1 are cluster colours, slot 255 is grey noise."""
+    """256 palette slots: cluster colours, their dimmed and selected copies, slot 255 grey noise."""
     import colorcet
 
-    colours = list(colorcet.palette["glasbey_category10"][:255])
-    return colours + ["#c8c8c8"]
+    colours = list(colorcet.palette["glasbey_category10"][:N_COLOURS])
+    slots = colours + [_dimmed(c) for c in colours] + [_dimmed("#c8c8c8", 0.45)] + colours
+    return slots + ["#c8c8c8"] * (256 - len(slots))
+
+
+def selection_codes(codes: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """Palette slots with one cluster selected: its points (``member`` mask) full colour, every other dimmed."""
+    codes = np.asarray(codes, dtype=np.float32)
+    noise = codes == NOISE_CODE
+    out = np.where(member, SELECTED_OFFSET + codes, DIM_OFFSET + codes)
+    out[noise] = DIM_NOISE_CODE
+    return out.astype(np.float32)
 
 
 def cluster_neighbours(centroids: np.ndarray) -> list[set[int]]:
@@ -102,11 +124,11 @@ def label_slots(xy: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def colour_codes(labels: np.ndarray, slots: Optional[np.ndarray] = None) -> np.ndarray:
     """Cluster labels -> float32 palette slots (NaN-free; noise -> NOISE_CODE).
 
-    ``slots``: the palette slot of each label (:func:`label_slots`); without it label k -> k % 255.
+    ``slots``: the palette slot of each label (:func:`label_slots`); without it label k -> k % N_COLOURS.
     """
     labels = np.asarray(labels)
     if slots is None or not len(slots):
-        codes = np.where(labels < 0, NOISE_CODE, labels % NOISE_CODE)
+        codes = np.where(labels < 0, NOISE_CODE, labels % N_COLOURS)
     else:
         codes = np.where(labels < 0, NOISE_CODE, np.asarray(slots)[np.clip(labels, 0, len(slots) - 1)])
     return codes.astype(np.float32)
@@ -366,3 +388,49 @@ def cluster_indices(data: MapData, layers: dict[int, pd.DataFrame], cluster: str
     if layer == 0:
         return np.flatnonzero(data.clusters == k)
     return np.array([], dtype=np.int64)
+
+
+def last_update_rows(meta: dict, n: int) -> Optional[tuple[int, int]]:
+    """(first, stop) ls_index of the tweets the dataset's last update added, within a map of ``n`` points."""
+    updates = (meta or {}).get("updates") or []
+    rows = updates[-1].get("new_rows") if updates else None
+    if not rows or len(rows) != 2:
+        return None
+    first, stop = max(0, int(rows[0])), min(int(n), int(rows[1]))
+    return (first, stop) if stop > first else None
+
+
+def cluster_at(data: MapData, layers: dict[int, pd.DataFrame], layer: int, index: int) -> Optional[str]:
+    """The id ("layer_k") of the cluster of ``layer`` holding point ``index``, or None (noise)."""
+    rows = layers.get(layer)
+    if rows is not None and "indices" in rows.columns and "cluster" in rows.columns:
+        for cluster, members in zip(rows["cluster"], rows["indices"]):
+            if members is not None and np.any(np.asarray(members) == index):
+                return str(cluster)
+        return None
+    k = int(data.clusters[index])
+    return f"0_{k}" if layer == 0 and k >= 0 else None
+
+
+def cluster_named(layers: dict[int, pd.DataFrame], query: str, prefer_layer: int = 0) -> Optional[str]:
+    """The cluster a search names: its id ("1_4") or its whole label (case and spacing ignored), or None.
+
+    A label found in several layers resolves to ``prefer_layer`` (the drawn one), else the coarsest.
+    """
+    text = " ".join((query or "").split()).lower()
+    if not text:
+        return None
+    found: dict[int, str] = {}
+    for layer, rows in layers.items():
+        if "cluster" not in rows.columns:
+            continue
+        clusters = rows["cluster"].astype(str)
+        if text in set(clusters.str.lower()):
+            return clusters[clusters.str.lower() == text].iloc[0]
+        labels = rows.get("label", pd.Series("", index=rows.index)).fillna("").astype(str)
+        hits = clusters[labels.map(lambda s: " ".join(s.split()).lower()) == text]
+        if len(hits):
+            found[int(layer)] = hits.iloc[0]
+    if not found:
+        return None
+    return found.get(prefer_layer, found[max(found)])

@@ -95,3 +95,50 @@ def scoped_dataset(labelled_dataset):
     run_scope(labelled_dataset)
     run_links(labelled_dataset)
     return labelled_dataset
+
+
+@pytest.fixture(scope="session")
+def older_sample(sample_zip, tmp_path_factory):
+    """(older download of the sample: its oldest 80 % of tweets, tweets in it, tweets in the full sample)."""
+    from kits.archive_split import older_archive
+
+    return older_archive(sample_zip, tmp_path_factory.mktemp("older") / "older.zip", keep=0.8)
+
+
+@pytest.fixture(scope="session")
+def curated_older(older_sample, tmp_path_factory):
+    """The older download through every stage, then curated: one tweet deleted, one label edited."""
+    from pipeline.core.tombstones import add_tombstones
+    from pipeline.core.workspace import Workspace
+    from pipeline.stages.cluster.stage import run_cluster
+    from pipeline.stages.embed.stage import EmbedConfig, run_embed
+    from pipeline.stages.ingest import ingest_archive
+    from pipeline.stages.labels import LabelConfig, run_labels
+    from pipeline.stages.labels.edits import edit_labels
+    from pipeline.stages.links import run_links
+    from pipeline.stages.scope import run_scope
+    from pipeline.stages.umap.stage import run_umap
+
+    ws = Workspace(tmp_path_factory.mktemp("update") / "data")
+    ds = ingest_archive(older_sample[0], ws, "older")
+    run_embed(ds, EmbedConfig(provider="local"))
+    run_umap(ds)
+    run_cluster(ds)
+    labels_id = run_labels(ds, LabelConfig(provider="offline"))
+    run_scope(ds)
+    run_links(ds)
+    add_tombstones(ds, [5])
+    edit_labels(ds, labels_id, {"0_0": {"label": "A curated label"}})
+    return ds
+
+
+@pytest.fixture(scope="session")
+def updated_sample(curated_older, sample_zip, tmp_path_factory):
+    """(dataset after updating a copy of ``curated_older`` with the full sample, the update record, ids before)."""
+    from pipeline.core.workspace import Workspace
+    from pipeline.update.run import update_dataset
+
+    ds = copy_dataset(curated_older, tmp_path_factory.mktemp("updated"))
+    before = ds.read_input(["id"])["id"].tolist()
+    record = update_dataset(Workspace(ds.path.parent), ds.name, sample_zip)
+    return Workspace(ds.path.parent).dataset(ds.name), record, before

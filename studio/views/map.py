@@ -3,7 +3,10 @@ hover card, box/lasso selection table, search highlight and a live ``min_cluster
 
 The plot fills the main area (width and window height); labels of every hierarchy layer are
 placed per view by :func:`studio.map_labels.place_labels` (coarse at full view, finer when
-zoomed, never overlapping); neighbouring clusters get different colours.
+zoomed, never overlapping); neighbouring clusters get different colours. A selected cluster
+(label row, a search naming its label, or a click on the map) keeps its colour and gets a bold
+outline while every other point is dimmed; after an archive update, "New since last update"
+draws the tweets it added on top.
 
 ``MapModel`` holds the view state and does the lookups (testable without a browser);
 ``MapView`` turns it into HoloViews/Panel objects. Rasterization happens outside the
@@ -30,6 +33,7 @@ PLOT_WIDTH, PLOT_HEIGHT = 720, 560  # the plot's size until the browser reports 
 FULL_RANGE = (-1.05, 1.05)  # the display UMAP is scaled to [-1, 1]
 PLOT_CSS_HEIGHT = "calc(100vh - 240px)"  # window height less the header, tabs and (wrapped) controls
 HOVER_RADIUS_PX = 10
+MIN_FOCUS_SPAN = 0.25  # data units (the full view is 2.1): zooming to a cluster stops at ~8x
 HIGHLIGHT_LIMIT = 20_000
 SELECTION_COLUMNS = ["ls_index", "created_at", "tweet_type", "cluster", "favorites", "retweets", "text"]
 
@@ -47,6 +51,7 @@ class MapModel(param.Parameterized):
     focus = param.Tuple(default=None, allow_None=True, length=4,
                         doc="(x0, y0, x1, y1) the map zooms to (the highlighted cluster).")
     show_hulls = param.Boolean(default=True, doc="Outline each cluster's dense core.")
+    show_new = param.Boolean(default=False, doc="Draw the tweets the dataset's last update added on top.")
 
     n_clusters = param.Integer(default=0, doc="Clusters currently coloured.")
     n_matches = param.Integer(default=0)
@@ -70,6 +75,8 @@ class MapModel(param.Parameterized):
         self._slots = mapdata.label_slots(data.xy, self.labels)
         self._anchors: Optional[pd.DataFrame] = None
         self._placed: Optional[tuple] = None  # (view key, placed labels) of the last view
+        self._selected: Optional[str] = None  # the cluster that stands out (see selected_cluster)
+        self.new_rows = mapdata.last_update_rows(dataset.meta(), data.n) if dataset is not None else None
         super().__init__(**params)
         self.n_clusters = _count_clusters(self.labels)
         self._update_highlight()
@@ -82,7 +89,22 @@ class MapModel(param.Parameterized):
         # issue 9: tweets the curator deleted (tombstones) are drawn grey, like noise
         if self.dataset is not None:
             frame.loc[tombstone_mask(self.dataset, len(frame)), "colour"] = mapdata.NOISE_CODE
+        if self._selected:  # issue 19: the selected cluster keeps its colour, the rest is dimmed
+            member = np.zeros(len(frame), dtype=bool)
+            member[self.selected_indices()] = True
+            frame["colour"] = mapdata.selection_codes(frame["colour"].to_numpy(), member)
         return frame
+
+    def selected_cluster(self) -> Optional[str]:
+        """The cluster that stands out: the highlighted one (label row, map tap), else the one the search names."""
+        return self.highlighted_cluster or mapdata.cluster_named(self.layers, self.search, self.layer)
+
+    def selected_indices(self) -> np.ndarray:
+        """ls_index of the selected cluster's points (empty when none)."""
+        if not self._selected:
+            return np.array([], dtype=np.int64)
+        idx = mapdata.cluster_indices(self.data, self.layers, self._selected)
+        return idx[(idx >= 0) & (idx < self.data.n)]
 
     @param.depends("min_cluster_size", watch=True)
     def _recluster(self) -> None:
@@ -176,12 +198,13 @@ class MapModel(param.Parameterized):
         if not len(idx):
             return None
         lo, hi = np.quantile(self.data.xy[idx], [0.02, 0.98], axis=0)
-        pad = np.maximum((hi - lo) * margin, 0.02)
+        # at least MIN_FOCUS_SPAN wide: a cluster of a few tweets in one spot is shown with its surroundings
+        pad = np.maximum(np.maximum((hi - lo) * margin, 0.02), (MIN_FOCUS_SPAN - (hi - lo)) / 2)
         return float(lo[0] - pad[0]), float(lo[1] - pad[1]), float(hi[0] + pad[0]), float(hi[1] + pad[1])
 
     def highlight_hull_path(self) -> np.ndarray:
-        """The outline of the highlighted cluster (drawn bold), empty when none."""
-        cluster = self.highlighted_cluster
+        """The outline of the selected cluster (drawn bold), empty when none."""
+        cluster = self._selected
         layer_text, _, _ = (cluster or "").partition("_")
         if not cluster or not layer_text.isdigit() or self.is_preview:
             return np.empty((0, 2))
@@ -251,21 +274,51 @@ class MapModel(param.Parameterized):
         })
         return out[SELECTION_COLUMNS]
 
-    # ---- search / highlight
+    # ---- search / highlight / selected cluster
     @param.depends("search", "highlighted_cluster", watch=True)
     def _update_highlight(self) -> None:
         matches = mapdata.search_points(self.data, self.search)
         self.n_matches = len(matches)
-        if self.highlighted_cluster:
-            matches = np.union1d(matches, mapdata.cluster_indices(self.data, self.layers, self.highlighted_cluster))
         self._highlight = matches
-        self.overlay_version += 1
+        selected = self.selected_cluster()
+        if selected != self._selected:  # the points are re-coloured only when the selection changes
+            self._selected = selected
+            self.param.update(colour_version=self.colour_version + 1, overlay_version=self.overlay_version + 1)
+        else:  # a search keystroke only redraws the highlight layer
+            self.overlay_version += 1
 
     def highlight_frame(self) -> pd.DataFrame:
-        idx = self._highlight
+        """The tweets the search matches (drawn on top in red)."""
+        return self._points_of(self._highlight)
+
+    def _points_of(self, idx: np.ndarray) -> pd.DataFrame:
         if len(idx) > HIGHLIGHT_LIMIT:  # keep the browser light; the rasterized layer shows the rest
             idx = np.sort(np.random.default_rng(0).choice(idx, HIGHLIGHT_LIMIT, replace=False))
         return pd.DataFrame({"x": self.data.xy[idx, 0], "y": self.data.xy[idx, 1]})
+
+    def tap(self, x: Optional[float], y: Optional[float], x_range=None, width_px=None) -> Optional[str]:
+        """The cluster of the drawn layer under a click (None: empty space, noise or a preview)."""
+        if self.is_preview or x is None or y is None:
+            return None
+        span = (x_range[1] - x_range[0]) if x_range and None not in x_range else 2.2
+        index = mapdata.nearest_point(self.data, x, y, abs(span) / (width_px or PLOT_WIDTH) * HOVER_RADIUS_PX)
+        return None if index is None else mapdata.cluster_at(self.data, self.layers, self.layer, index)
+
+    # ---- what the last update brought (issue 17)
+    @property
+    def n_new(self) -> int:
+        """Tweets the dataset's last update added (0 before any update)."""
+        return 0 if self.new_rows is None else self.new_rows[1] - self.new_rows[0]
+
+    @param.depends("show_new", watch=True)
+    def _on_show_new(self) -> None:
+        self.overlay_version += 1
+
+    def new_frame(self) -> pd.DataFrame:
+        """The new tweets' positions while "New since last update" is on, else empty."""
+        if not self.show_new or not self.n_new:
+            return pd.DataFrame({"x": np.array([], dtype=float), "y": np.array([], dtype=float)})
+        return self._points_of(np.arange(*self.new_rows))
 
 
 def _count_clusters(labels: np.ndarray) -> int:
@@ -344,12 +397,6 @@ def build_plot(model: MapModel):
             if model.focus is not None:
                 zoom_figures([plot.state], model.focus)
 
-    def on_focus(event):
-        if event.new is not None:
-            zoom_figures(figures, event.new)
-
-    model.param.watch(on_focus, "focus")
-
     shaded = shaded.opts(
         cmap=mapdata.palette(), clim=(-0.5, 255.5), colorbar=False, responsive=True,
         min_height=420, xaxis=None, yaxis=None, bgcolor="#ffffff",
@@ -362,6 +409,13 @@ def build_plot(model: MapModel):
 
     highlight_dmap = hv.DynamicMap(highlight, streams=[overlay_stream]).opts(
         color="#e4003a", size=4, line_color="white", line_width=0.5, tools=[])
+
+    def new_points(overlay_version, layer, show_hulls):
+        return hv.Points(model.new_frame(), kdims=["x", "y"])
+
+    # the tweets of the last update: a marker no other layer uses, black with a white rim
+    new_dmap = hv.DynamicMap(new_points, streams=[overlay_stream]).opts(
+        marker="diamond", color="#111111", size=7, line_color="white", line_width=0.8, tools=[])
 
     def hulls(overlay_version, layer, show_hulls):
         path = model.hull_path()
@@ -395,15 +449,47 @@ def build_plot(model: MapModel):
         tools=[])
 
     pointer = hv.streams.PointerXY(source=shaded, x=None, y=None)
+    tap = hv.streams.Tap(source=shaded, x=None, y=None)
     ranges = hv.streams.RangeX(source=shaded)
     bounds = hv.streams.BoundsXY(source=shaded, bounds=None)
     lasso = hv.streams.Lasso(source=shaded)
-    plot = (shaded * hulls_dmap * highlight_dmap * highlight_hull_dmap * labels_dmap).opts(
+    plot = (shaded * hulls_dmap * new_dmap * highlight_dmap * highlight_hull_dmap * labels_dmap).opts(
         # Fixed limits: the view starts at FULL_RANGE, so the label placement's RangeXY agrees with
         # the drawn ranges (by default HoloViews would start from the labels' own extents).
         hv.opts.Overlay(toolbar="above", responsive=True, xlim=FULL_RANGE, ylim=FULL_RANGE))
-    return plot, {"pointer": pointer, "range": ranges, "bounds": bounds, "lasso": lasso,
+    range_streams = _range_streams(plot)
+
+    def on_focus(event):
+        # A range set from the server is not reported back by the browser (Bokeh sends RangesUpdate
+        # only on user interaction): the rasterizer and the label placement are told directly,
+        # else they would keep drawing the previous view's image and labels.
+        if event.new is None:
+            return
+        x0, y0, x1, y1 = event.new
+        for stream in range_streams:
+            stream.update(x_range=(x0, x1), y_range=(y0, y1))
+        if figures:
+            zoom_figures(figures, event.new)
+            hv.streams.Stream.trigger(range_streams)
+
+    model.param.watch(on_focus, "focus")
+    return plot, {"pointer": pointer, "tap": tap, "range": ranges, "bounds": bounds, "lasso": lasso,
                   "view": view, "size": size, "figures": figures}
+
+
+def _range_streams(dmap) -> list:
+    """Every RangeXY stream feeding ``dmap`` (the rasterizer's and the label placement's)."""
+    import holoviews as hv
+
+    found, seen, todo = [], set(), [dmap]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        found.extend(s for s in getattr(obj, "streams", []) if isinstance(s, hv.streams.RangeXY) and s not in found)
+        todo.extend(getattr(getattr(obj, "callback", None), "inputs", None) or [])
+    return found
 
 
 def zoom_figures(figures: list, bounds) -> None:
@@ -424,6 +510,9 @@ class MapView:
         self.model: Optional[MapModel] = None
         self.container = pn.Column(sizing_mode="stretch_width", name="Map")
         self._key = None
+        self._tapped: Optional[str] = None  # a cluster chosen by a click on the map (not zoomed to)
+        self.widgets: dict = {}  # controls the tests drive: "clear", "search", "new" (only after an update)
+        self.streams: dict = {}  # the plot's streams (pointer, tap, box, lasso, view range, size)
         self.curate = create_curate_panel(state)  # issue 9: delete the selected tweets (one per session)
         state.param.watch(self._rebuild, ["dataset", "umap_id", "cluster_id", "toponymy_id"])
         state.param.watch(self._sync_state, ["search", "highlighted_cluster", "label_layer"])
@@ -450,8 +539,11 @@ class MapView:
         cluster = self.state.highlighted_cluster
         changed = cluster != self.model.highlighted_cluster
         self.model.param.update(search=self.state.search, highlighted_cluster=cluster)
-        if changed and cluster:  # a label row was clicked: zoom the map to its cluster
+        if "search" in self.widgets and self.widgets["search"].value != self.state.search:
+            self.widgets["search"].value = self.state.search  # cleared by "Clear selection"
+        if changed and cluster and cluster != self._tapped:  # a label row was clicked: zoom to its cluster
             self.model.focus = self.model.cluster_bounds(cluster)
+        self._tapped = None
         if self.state.label_layer in self.model.layers or not self.model.layers:
             self.model.layer = self.state.label_layer
 
@@ -493,6 +585,7 @@ class MapView:
         import panel as pn
 
         plot, streams = build_plot(model)
+        self.streams = streams
         card = pn.pane.HTML(model.hover_html(), css_classes=["ts-hover-card"], width=280,
                             min_height=120, styles={"font-size": "13px"})
 
@@ -503,6 +596,14 @@ class MapView:
                 card.object = model.hover_html()
 
         streams["pointer"].add_subscriber(on_pointer)
+
+        def on_tap(x=None, y=None):
+            # a click on a cluster selects it (the rest is dimmed); a click on empty space clears it
+            cluster = model.tap(x, y, streams["range"].x_range, streams["size"].width)
+            self._tapped = cluster
+            self.state.highlighted_cluster = cluster
+
+        streams["tap"].add_subscriber(on_tap)
 
         table = pn.widgets.Tabulator(model.selection_frame(), pagination="remote", page_size=15,
                                      disabled=True, show_index=False, sizing_mode="stretch_width",
@@ -533,7 +634,7 @@ class MapView:
         search.param.watch(lambda e: setattr(self.state, "search", e.new), "value")
         if self.state.search != search.value:
             search.value = self.state.search
-        matches = pn.pane.Markdown("", css_classes=["ts-search-count"], width=80)
+        matches = pn.pane.Markdown("", css_classes=["ts-search-count"], width=70)
 
         layer_options = {f"layer {k}" + (" (finest)" if k == 0 else ""): k for k in sorted(model.layers)}
         layer = pn.widgets.Select(name="Outline layer", options=layer_options or {"layer 0": 0},
@@ -541,6 +642,25 @@ class MapView:
         hulls = pn.widgets.Checkbox(name="Outlines", value=model.show_hulls, css_classes=["ts-hulls-toggle"],
                                     width=90, align="end")
         hulls.link(model, value="show_hulls")
+        # always there (enabled while a cluster is selected): showing/hiding it would shift the map
+        clear = pn.widgets.Button(name="Clear selection", width=120, align="end", css_classes=["ts-clear-cluster"],
+                                  disabled=model.selected_cluster() is None)
+
+        def on_clear(_):  # the highlighted cluster first; a cluster the search names goes with the search
+            if self.state.highlighted_cluster:
+                self.state.highlighted_cluster = None
+            else:
+                self.state.search = ""
+
+        clear.on_click(on_clear)
+        model.param.watch(lambda _: setattr(clear, "disabled", model.selected_cluster() is None), "overlay_version")
+        extra = []
+        if model.n_new:  # only after an update: its new tweets drawn on top
+            new = pn.widgets.Checkbox(name=f"New since last update ({model.n_new:,})", value=model.show_new,
+                                      css_classes=["ts-new-toggle"], width=200, align="end")
+            new.link(model, value="show_new")
+            extra.append(new)
+        self.widgets = {"clear": clear, "search": search, **({"new": extra[0]} if extra else {})}
         layer.param.watch(lambda e: setattr(self.state, "label_layer", e.new), "value")
 
         start = int(saved_mcs or 10)
@@ -548,9 +668,9 @@ class MapView:
                                       value=start, step=1, width=240, css_classes=["ts-mcs-slider"],
                                       disabled=not self.state.cluster_id)
         slider.param.watch(lambda e: setattr(model, "min_cluster_size", int(e.new)), "value_throttled")
-        count = pn.pane.HTML("", css_classes=["ts-cluster-count"], width=240)
-        save = pn.widgets.Button(name="Save as new clustering", button_type="primary", disabled=True,
-                                 width=180, css_classes=["ts-save-recluster"])
+        count = pn.pane.HTML("", css_classes=["ts-cluster-count"], width=105)
+        save = pn.widgets.Button(name="Save clustering", button_type="primary", disabled=True,
+                                 width=130, css_classes=["ts-save-recluster"])
         status = pn.pane.Markdown("", width=380, css_classes=["ts-map-status"])
 
         def refresh_labels(*_):
@@ -574,7 +694,9 @@ class MapView:
             status.object = f"Saving as a new clustering… ({job.id}); it appears in the sidebar when done."
 
         save.on_click(on_save)
-        controls = pn.FlexBox(layer, hulls, search, matches, pn.Column(slider, count, width=250), save,
+        # one row at 1500 px even after an update (the Save button sits under the slider, beside the count)
+        controls = pn.FlexBox(layer, hulls, *extra, search, matches, clear,
+                              pn.Column(slider, pn.Row(count, save), width=250),
                               flex_wrap="wrap", align_items="flex-end", css_classes=["ts-map-controls"],
                               sizing_mode="stretch_width")
         # The plot takes the main area's width and the window's height (less header and controls);

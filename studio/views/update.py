@@ -25,6 +25,8 @@ def update_summary(meta: dict) -> list[str]:
     lines = [f"Last update ({last.get('at', '')}, {last.get('archive', '')}): {last.get('new', 0):,} new tweets "
              f"(ls_index {last['new_rows'][0]:,} on), {last.get('changed', 0):,} changed, "
              f"{last.get('missing', 0):,} missing" + (" (deleted)" if last.get("removed_missing") else " (kept)")]
+    if last.get("new"):
+        lines.append("On the Map, tick “New since last update” to see them.")
     if last.get("n_embedded") is not None:
         lines.append(f"Embedded {last['n_embedded']:,} texts, reused {last['n_reused']:,} vectors.")
     grown = last.get("grown_clusters") or {}

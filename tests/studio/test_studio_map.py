@@ -97,7 +97,55 @@ def test_highlighted_cluster_comes_from_the_labels(sample_map):
     _, _, data, layers, _ = sample_map
     first = layers[0].iloc[0]
     model = new_model(sample_map, highlighted_cluster=first["cluster"])
-    assert len(model.highlight_frame()) == len(first["indices"])
+    assert sorted(model.selected_indices()) == sorted(first["indices"])
+    assert len(model.highlight_frame()) == 0  # its points keep their colour: no red dots over them
+
+
+def test_a_selected_cluster_stands_out_and_clearing_restores_the_map(sample_map):
+    _, _, data, layers, _ = sample_map
+    top = max(layers)
+    model = new_model(sample_map, layer=top)
+    plain = model.points_frame()["colour"].to_numpy()
+    assert set(np.unique(plain)) <= set(range(mapdata.N_COLOURS)) | {mapdata.NOISE_CODE}
+    rows = layers[top]
+    chosen = rows.loc[rows["count"].idxmax()]
+    member = np.zeros(data.n, dtype=bool)
+    member[np.asarray(list(chosen["indices"]))] = True
+    version = model.colour_version
+    model.highlighted_cluster = chosen["cluster"]
+    assert model.colour_version == version + 1
+    codes = model.points_frame()["colour"].to_numpy()
+    noise = plain == mapdata.NOISE_CODE
+    assert (codes[member & ~noise] == plain[member & ~noise] + mapdata.SELECTED_OFFSET).all()
+    assert (codes[~member & ~noise] == plain[~member & ~noise] + mapdata.DIM_OFFSET).all()
+    assert (codes[noise] == mapdata.DIM_NOISE_CODE).all() and (~member).any()
+    # the rasterizer keeps the highest slot: the selected colours sit above every dimmed one
+    assert codes[member & ~noise].min() > codes[~member].max()
+    colours = mapdata.palette()
+    for slot in np.unique(plain[~noise]).astype(int):
+        full, dim = colours[slot], colours[mapdata.DIM_OFFSET + slot]
+        assert colours[mapdata.SELECTED_OFFSET + slot] == full
+        assert sum(int(dim[i:i + 2], 16) for i in (1, 3, 5)) > sum(int(full[i:i + 2], 16) for i in (1, 3, 5))
+    assert len(model.highlight_hull_path()) > 0  # its outline, drawn bold
+
+    model.highlighted_cluster = None
+    assert (model.points_frame()["colour"].to_numpy() == plain).all() and len(model.highlight_hull_path()) == 0
+    # a search naming a label selects that cluster too (case and spacing ignored)
+    model.search = "  " + chosen["label"].upper() + " "
+    assert model.selected_cluster() == chosen["cluster"]
+    assert (model.points_frame()["colour"].to_numpy()[member & ~noise] >= mapdata.SELECTED_OFFSET).all()
+    model.search = ""
+    assert (model.points_frame()["colour"].to_numpy() == plain).all()
+
+
+def test_a_click_on_the_map_picks_the_cluster_of_the_drawn_layer(sample_map):
+    _, _, data, layers, _ = sample_map
+    model = new_model(sample_map, layer=max(layers))
+    rows = layers[max(layers)]
+    chosen = rows.loc[rows["count"].idxmax()]
+    inside = int(list(chosen["indices"])[0])
+    assert model.tap(*data.xy[inside]) == chosen["cluster"]
+    assert model.tap(5.0, 5.0) is None  # empty space clears the selection
 
 
 def test_slider_reclusters_and_changes_the_count(sample_map):
@@ -220,3 +268,25 @@ def test_max_spread_matches_datashader_spread():
     image = xr.DataArray(values, dims=["y", "x"], coords={"y": np.arange(56), "x": np.arange(72)})
     expected = np.asarray(tf.spread(image, px=1, how="max"))
     assert np.array_equal(max_spread_3x3(values), expected, equal_nan=True)
+
+
+def test_zooming_to_a_cluster_redraws_points_and_labels_for_that_view(sample_map):
+    """The browser reports only ranges the curator changed; a zoom set by the server is passed on."""
+    import holoviews as hv
+
+    from studio.views.map import build_plot
+
+    _, _, data, layers, _ = sample_map
+    model = new_model(sample_map)
+    plot, streams = build_plot(model)
+    rendered = hv.renderer("bokeh").get_plot(plot)
+    rows = layers[0]
+    cluster = rows.loc[rows["count"].idxmax(), "cluster"]
+    x0, y0, x1, y1 = model.cluster_bounds(cluster)
+    model.focus = (x0, y0, x1, y1)
+    assert (rendered.state.x_range.start, rendered.state.x_range.end) == (x0, x1)
+    raster = [p for p in rendered.traverse(lambda p: p) if type(p).__name__ == "RasterPlot"][0]
+    assert np.allclose([raster.handles["source"].data["x"][0], raster.handles["source"].data["dw"][0]],
+                       [x0, x1 - x0])  # the image of the zoomed view, not the full one stretched
+    assert streams["view"].x_range == (x0, x1) and streams["view"].y_range == (y0, y1)
+    assert model._placed[0][1:3] == ((x0, x1), (y0, y1))  # labels placed for the zoomed view

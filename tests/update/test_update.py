@@ -12,53 +12,30 @@ import pytest
 
 from kits.archive_split import older_archive
 from pipeline.core.errors import IngestError
-from pipeline.core.tombstones import add_tombstones, deleted_tweet_ids
+from pipeline.core.tombstones import deleted_tweet_ids
 from pipeline.core.workspace import Workspace
 from pipeline.update.merge import merge_inputs
 from pipeline.update.placement import nearest_old, place, vote
 from support import copy_dataset
 
 
+# The datasets are session fixtures (tests/conftest.py): the studio's map tests use them too.
 @pytest.fixture(scope="module")
-def older(sample_zip, tmp_path_factory):
+def older(older_sample):
     """(older archive, tweets in it, tweets in the full sample)."""
-    return older_archive(sample_zip, tmp_path_factory.mktemp("older") / "older.zip", keep=0.8)
+    return older_sample
 
 
 @pytest.fixture(scope="module")
-def curated(older, tmp_path_factory):
+def curated(curated_older):
     """The older download through every stage, then curated: one tweet deleted, one label edited."""
-    from pipeline.stages.cluster.stage import run_cluster
-    from pipeline.stages.embed.stage import EmbedConfig, run_embed
-    from pipeline.stages.ingest import ingest_archive
-    from pipeline.stages.labels import LabelConfig, run_labels
-    from pipeline.stages.labels.edits import edit_labels
-    from pipeline.stages.links import run_links
-    from pipeline.stages.scope import run_scope
-    from pipeline.stages.umap.stage import run_umap
-
-    ws = Workspace(tmp_path_factory.mktemp("update") / "data")
-    ds = ingest_archive(older[0], ws, "older")
-    run_embed(ds, EmbedConfig(provider="local"))
-    run_umap(ds)
-    run_cluster(ds)
-    labels_id = run_labels(ds, LabelConfig(provider="offline"))
-    run_scope(ds)
-    run_links(ds)
-    add_tombstones(ds, [5])
-    edit_labels(ds, labels_id, {"0_0": {"label": "A curated label"}})
-    return ds
+    return curated_older
 
 
 @pytest.fixture(scope="module")
-def updated(curated, sample_zip, tmp_path_factory):
+def updated(updated_sample):
     """(dataset after the update, the update record, rows before) on a copy of ``curated``."""
-    from pipeline.update.run import update_dataset
-
-    ds = copy_dataset(curated, tmp_path_factory.mktemp("updated"))
-    before = ds.read_input(["id"])["id"].tolist()
-    record = update_dataset(Workspace(ds.path.parent), ds.name, sample_zip)
-    return Workspace(ds.path.parent).dataset(ds.name), record, before
+    return updated_sample
 
 
 def _digest(folder) -> dict:
