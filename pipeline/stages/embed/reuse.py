@@ -59,6 +59,11 @@ def reusable_source(dataset: Dataset, provider: str, model_id: str, dimensions: 
     return None
 
 
+def dataset_row_keys(dataset: Dataset, texts: Sequence[str]) -> pd.DataFrame:
+    """:func:`row_keys` of the dataset's rows (tweet ids from ``input.parquet``) and ``texts``."""
+    return row_keys(dataset.read_input(["id"])["id"].astype(str).tolist(), texts)
+
+
 def match_rows(old: pd.DataFrame, new: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(new rows, old rows) whose (id, text_hash) agree: the vectors that can be copied."""
     old_pos = pd.Series(np.arange(len(old)), index=pd.MultiIndex.from_frame(old[["id", "text_hash"]]))
@@ -106,7 +111,7 @@ def plan_reuse(dataset: Dataset, provider: str, model_id: str, dimensions: int, 
 
     ``load`` reads an embedding matrix (the embed stage's ``load_embeddings``).
     """
-    keys = row_keys(dataset.read_input(["id"])["id"].astype(str).tolist(), texts)
+    keys = dataset_row_keys(dataset, texts)
     source = reusable_source(dataset, provider, model_id, dimensions)
     if source is None:
         return Reuse(keys)
@@ -127,7 +132,7 @@ def backfill_keys(dataset: Dataset, embedding_id: str, texts: Sequence[str]) -> 
         return True
     if (side.get("inputs") or {}).get("input") != dataset.input_fingerprint() or side.get("rows") != len(texts):
         return False
-    keys = row_keys(dataset.read_input(["id"])["id"].astype(str).tolist(), texts)
+    keys = dataset_row_keys(dataset, texts)
     atomic_write_parquet(keys, keys_path(dataset, embedding_id))
     return True
 
