@@ -23,7 +23,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from kits.publish_kit import make_handmade_dataset, moto_s3, no_gate  # noqa: E402
-
 from pipeline.core.workspace import dumps_json, library_versions, utc_now_iso  # noqa: E402
 from pipeline.publish.execute import PublishConfig, execute_publish, plan_publish  # noqa: E402
 

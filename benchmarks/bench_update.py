@@ -56,13 +56,13 @@ def knn_preservation(a, b, rows, reference, k: int = 15) -> float:
 def main(argv=None) -> int:
     import numpy as np
     from sklearn.metrics import adjusted_rand_score
+    from synth_archive import generate_archive, older_download
 
     from pipeline.core.workspace import Workspace
     from pipeline.stages.cluster.stage import load_clusters
     from pipeline.stages.embed.reuse import estimate_tokens
     from pipeline.stages.umap.stage import load_umap
     from pipeline.update.run import update_dataset
-    from synth_archive import generate_archive, older_download
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=20_000, help="tweets in the older download")

@@ -209,8 +209,8 @@ def publish(data_dir: str, dataset: str) -> dict:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     sys.path.insert(0, str(ROOT / "tests"))
     from bench_publish import _timed_publish  # noqa: E402 - reuse the publish benchmark's timing
-    from kits.publish_kit import moto_s3
 
+    from kits.publish_kit import moto_s3
     from pipeline.serving.validate import validate_scope
 
     ds = _dataset(data_dir, dataset)

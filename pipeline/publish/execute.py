@@ -40,6 +40,7 @@ from pipeline.core.config import StageConfig
 from pipeline.core.errors import TweetscopeError
 from pipeline.core.progress import Cancelled, Progress, null_progress
 from pipeline.core.workspace import Dataset, WorkspaceError, dumps_json, read_json, utc_now_iso
+from pipeline.publish import lance_sync
 from pipeline.publish.plan import (
     MANIFEST_FORMAT,
     MANIFEST_VERSION,
@@ -54,7 +55,6 @@ from pipeline.publish.plan import (
     read_remote_manifest,
     summarize,
 )
-from pipeline.publish import lance_sync
 from pipeline.publish.privacy import PrivacyFinding, build_needles, scan_bytes, scan_files
 from pipeline.publish.sweep import remote_scopes, scan_remote, scope_needs_redaction
 from pipeline.publish.targets import (

@@ -31,8 +31,8 @@ import param
 
 from pipeline.core.config import StageConfig
 from pipeline.core.errors import PublishError
-from pipeline.core.tombstones import tombstone_mask
 from pipeline.core.textnorm import normalise
+from pipeline.core.tombstones import tombstone_mask
 from pipeline.core.workspace import Dataset, atomic_write_bytes, read_json
 from pipeline.stages.labels.keyterms import (
     NameGuard,

@@ -8,10 +8,10 @@ import h5py
 import numpy as np
 import pytest
 
+from pipeline.core import textnorm
 from pipeline.core.progress import Cancelled, Progress
 from pipeline.core.workspace import WorkspaceError
 from pipeline.stages.embed.embedders import EmbedderError, get_embedder
-from pipeline.core import textnorm
 from pipeline.stages.embed.stage import EmbedConfig, embedder_for, load_embeddings, run_embed, texts_to_embed
 from support import copy_dataset
 

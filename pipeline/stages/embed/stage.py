@@ -24,8 +24,8 @@ from pipeline.core.errors import ConfigError, LineageError
 from pipeline.core.progress import Progress, null_progress
 from pipeline.core.workspace import Dataset, WorkspaceError, atomic_path
 from pipeline.stages.embed.embedders import Embedder, EmbedderError, default_provider, get_embedder
-from pipeline.stages.links import build_edges
 from pipeline.stages.embed.reuse import plan_reuse
+from pipeline.stages.links import build_edges
 
 __all__ = [
     "EmbedConfig", "run_embed", "get_embedder", "embedder_for", "load_embeddings",
