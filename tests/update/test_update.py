@@ -153,6 +153,26 @@ def test_placement_follows_the_nearest_neighbours():
     assert (vote(labels, idx) == labels[:20]).all()
 
 
+def test_cell_search_finds_the_exact_neighbours_of_clustered_vectors():
+    rng = np.random.default_rng(1)
+    topics = rng.normal(size=(40, 32))
+    vectors = topics[rng.integers(0, 40, 6_000)] + 0.6 * rng.normal(size=(6_000, 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    old, new = vectors[:5_500], vectors[5_500:]
+    _, exact_sim = nearest_old(old, new, k=10)
+    idx, sim = nearest_old(old, new, k=10, exact_cells=0)
+    assert np.array_equal(idx, nearest_old(old, new, k=10, exact_cells=0)[0])  # seeded
+    assert (np.diff(sim, axis=1) <= 1e-6).all()
+    assert np.allclose(sim, (new[:, None, :] * old[idx]).sum(axis=2), atol=1e-5)  # sims belong to the rows
+    assert (sim >= exact_sim[:, -1:] - 1e-6).mean() > 0.97
+    narrow_idx, narrow_sim = nearest_old(old, new, k=10, exact_cells=0, n_probe=2)
+    narrow = (narrow_sim >= exact_sim[:, -1:] - 1e-6).mean()
+    assert 0.5 < narrow < 0.99  # two cells of ~150 miss some: the cells really were searched
+    # a probe of a single cell can see fewer than k rows: those rows fall back to the exact search
+    few_idx, few_sim = nearest_old(old[:300], new[:50], k=10, exact_cells=0, n_probe=1)
+    assert np.isfinite(few_sim).all() and (few_idx < 300).all()
+
+
 def test_update_record_is_json(updated):
     ds, record, _ = updated
     assert json.loads(json.dumps(record))["artifacts"] == ds.meta()["updates"][-1]["artifacts"]
