@@ -20,6 +20,21 @@ def test_address_line_rt_prefix_and_urls_are_removed(text, expected):
     assert normalise(text) == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    # the fast paths skip a pattern when its marker is absent; these sit at the markers' edges
+    ("\u2003hello\u00a0world\u2028again\x85end ", "hello world again end"),  # Unicode whitespace
+    ("  RT @x: words", "words"),  # leading whitespace before RT
+    ("RTL is a channel", "RTL is a channel"),
+    ("visit WWW.Example.ORG/path today", "visit today"),
+    ("HTTPS://T.CO/abc is gone", "is gone"),
+    ("pic.twitter.com/abc and a picnic", "and a picnic"),
+    ("&lt;3 &amp;&amp; @bob", "<3 && bob"),
+    ("tab\tand\nnewline", "tab and newline"),
+])
+def test_fast_paths_give_what_the_full_rules_give(text, expected):
+    assert normalise(text) == expected
+
+
 def test_handles_inside_the_sentence_follow_the_setting():
     text = "@bob I agree with @carol_x about trains"
     assert normalise(text, "name") == "I agree with carol_x about trains"
