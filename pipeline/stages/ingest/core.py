@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.core.errors import IngestError
+from pipeline.core.gc_pause import gc_paused
 from pipeline.core.progress import Progress, null_progress
 from pipeline.core.tombstones import deleted_tweet_ids, save_deleted_ids
 from pipeline.core.workspace import Dataset, Workspace, atomic_write_json, utc_now_iso, write_parquet
@@ -220,9 +221,10 @@ def ingest_archive(
 
         progress.update(0, total, f"reading {archive.label}")
         with workspace.creating_dataset(name, overwrite=overwrite) as ds:
-            tables = read_tables(archive, include_likes, include_deleted, advance, skip_bad_records)
-            table, duplicates, deleted_rows = dedupe_and_sort(tables)
-            del tables
+            with gc_paused():
+                tables = read_tables(archive, include_likes, include_deleted, advance, skip_bad_records)
+                table, duplicates, deleted_rows = dedupe_and_sort(tables)
+                del tables
             if table.num_rows == 0:
                 bad = f" ({len(archive.bad_records):,} malformed record(s) skipped)" if archive.bad_records else ""
                 raise IngestError(f"{archive.label}: holds no tweets with an id and a date{bad}; nothing to "
