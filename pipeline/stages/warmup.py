@@ -6,7 +6,7 @@ those kernels can be cached on disk (``pipeline.stages.umap.numba_cache``), so `
 runs this module right after installing: the studio's first run then loads them from
 ``NUMBA_CACHE_DIR`` instead of compiling. It runs the same functions, with the same dtypes,
 as the UMAP and cluster stages, on tiny random data; nothing is written but the cache.
-``--nndescent`` also compiles NN-descent (archives above 4,096 rows), a minute more.
+``--nndescent`` also compiles NN-descent (archives above 25,000 rows), a minute more.
 
     python -m pipeline.stages.warmup [--nndescent]
 """
@@ -61,7 +61,7 @@ def warm_up(nndescent: bool = False, seed: int = 42) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nndescent", action="store_true",
-                        help="also compile NN-descent, used for archives above 4,096 tweets (~1 min more)")
+                        help="also compile NN-descent, used for archives above 25,000 tweets (~1 min more)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     timings = warm_up(nndescent=args.nndescent)

@@ -12,7 +12,6 @@ import numpy as np
 import scipy.linalg
 
 from pipeline.stages.umap.fit import (
-    EXACT_KNN_MAX_ROWS,
     OWN_SPECTRAL_MIN_ROWS,
     cluster_epochs,
     display_epochs,
@@ -60,6 +59,33 @@ def test_spectral_init_of_a_disconnected_graph_uses_umaps_own_layout():
     assert init.shape == (len(X), 10) and np.isfinite(init).all()
 
 
+def test_islands_are_seated_beside_their_nearest_main_component_rows():
+    """One main component plus clumps of identical points (as duplicate tweets make): the main
+    component gets the eigenvectors of its own graph, each clump starts next to its nearest
+    main-component point."""
+    import scipy.sparse.csgraph
+
+    main = curve(OWN_SPECTRAL_MIN_ROWS + 904, seed=5)
+    picks = [100, 2_000, 4_500]
+    away = np.random.default_rng(6).normal(0, 0.2, (len(picks), main.shape[1])).astype(np.float32)
+    clumps = np.vstack([np.repeat(main[[i]] + away[[j]], 20, axis=0) for j, i in enumerate(picks)])
+    X = np.vstack([main, clumps])
+    graph = fuzzy_graph(len(X), exact_cosine_knn(X, 15), 15)
+    n_parts, part = scipy.sparse.csgraph.connected_components(graph)
+    assert n_parts == 4 and np.bincount(part).max() == len(main)  # the clumps are islands
+    for dim in (2, 10):
+        init = spectral_init(X, graph, dim, seed=1)
+        assert init.shape == (len(X), dim) and np.isfinite(init).all()
+        own = spectral_init(main, fuzzy_graph(len(main), exact_cosine_knn(main, 15), 15), dim, seed=1)
+        assert scipy.linalg.subspace_angles(init[:len(main)], own).max() < 0.01
+        for j, i in enumerate(picks):
+            clump = init[len(main) + 20 * j: len(main) + 20 * (j + 1)]
+            gap = np.linalg.norm(clump.mean(axis=0) - init[i])
+            closer = np.mean(np.linalg.norm(init[:len(main)] - init[i], axis=1) < gap)
+            assert closer < 0.1  # beside its twin: few of the curve lie nearer (a random seat: ~half)
+            assert clump.std(axis=0).max() > 0  # spread, not stacked on one spot
+
+
 def test_epoch_defaults():
     assert display_epochs(10_000, None) == cluster_epochs(10_000, None) == 500  # umap-learn's small-data count
     assert display_epochs(212_000, None) == 200
@@ -91,11 +117,15 @@ def test_library_kernels_are_cached_between_processes(tmp_path):
     assert wanted <= {p.name.split("-")[0] for p in cache.rglob("*.nbi")}
 
 
-def test_nn_descent_runs_are_reproducible_and_side_by_side_changes_nothing(mapped_dataset, tmp_path):
+def test_nn_descent_runs_are_reproducible_and_side_by_side_changes_nothing(mapped_dataset, tmp_path, monkeypatch):
     """Above the exact-kNN size: NN-descent on a fixed thread count, our spectral solve, and the
     two fits in two processes still give the very same bytes for the same seed."""
+    from pipeline.stages.umap import fit
+
+    monkeypatch.setattr(fit, "EXACT_KNN_MAX_ROWS", 4_096)  # NN-descent at a test's size
     ds = copy_dataset(mapped_dataset, tmp_path)
-    n = EXACT_KNN_MAX_ROWS + 1000
+    n = fit.EXACT_KNN_MAX_ROWS + 1000
+    assert fit.uses_nn_descent(n)
     with ds.new_artifact("embedding") as art:
         with h5py.File(art.path(".h5"), "w") as h5:
             h5.create_dataset("embeddings", data=blobs(n))

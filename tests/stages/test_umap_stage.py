@@ -128,6 +128,6 @@ def test_a_small_real_subset_maps(mapped_dataset, tmp_path):
         art.write_sidecar({"provider": "local", "model_id": "all-MiniLM-L6-v2-int8", "dimensions": 384},
                           inputs={"input": "subset"}, rows=40)
     display_id, cluster_id = run_umap(ds, UmapConfig(n_epochs=50), embedding_id=art.id)
-    assert ds.sidecar(display_id)["n_neighbors"] < 25
+    assert ds.sidecar(display_id)["n_neighbors"] < UmapConfig().n_neighbors
     assert np.isfinite(load_umap(ds, cluster_id).to_numpy()).all()
     assert len(load_umap(ds, display_id)) == 40

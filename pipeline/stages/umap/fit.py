@@ -8,8 +8,10 @@ only its own spectral initialisation and umap-learn's epoch loop (``simplicial_s
 The spectral initialisation asks for the same eigenvectors as umap-learn's
 ``spectral_layout`` -- the smallest of the normalised Laplacian ``I - D^-1/2 W D^-1/2`` --
 but as the *largest* of ``D^-1/2 W D^-1/2``, which ARPACK finds 3-6x faster on large graphs
-(10 s for 2-D and 16 s for 10-D instead of ~45 s each at 212K points). Small or disconnected
-graphs use umap-learn's own function.
+(10 s for 2-D and 16 s for 10-D instead of ~45 s each at 212K points). A graph with one main
+component and small islands gets the same solve on the main component (islands are seated
+beside their nearest tweets); small graphs and graphs without a main component use umap-learn's
+own function.
 """
 
 from __future__ import annotations
@@ -21,12 +23,17 @@ import numpy as np
 from pipeline.stages.umap.numba_cache import cache_library_kernels
 
 METRIC = "cosine"
-EXACT_KNN_MAX_ROWS = 4096
+# Exact kNN (blocked matrix products) up to here: 2 s at 10K, 7 s at 20K on one core, while
+# NN-descent spends ~15 s compiling its uncacheable outer loops in every process.
+EXACT_KNN_MAX_ROWS = 25_000
 SEEDED_KNN_THREADS = 2  # NN-descent is deterministic for a fixed thread count, not across counts
 OWN_SPECTRAL_MIN_ROWS = 4096
 # ARPACK's tolerance is relative to the eigenvalue: ~1 here, but the gaps between the wanted
 # eigenvalues can be ~1e-5 (umap-learn's 1e-4 is relative to the gaps themselves).
 SPECTRAL_TOLERANCE = 1e-6
+# one component holding this share of the rows gets our own solve; islands are seated beside it
+MAIN_COMPONENT_MIN_SHARE = 0.9
+ISLAND_SPREAD = 0.005  # of the main layout's extent per axis: an island starts as a small clump
 CLUSTER_EPOCHS_LARGE = 60  # measured: the same HDBSCAN clusters as 200 epochs at 212K, see README
 UMAP_SMALL_DATA_ROWS = 10_000  # umap-learn uses 500 epochs up to here, 200 above
 
@@ -62,13 +69,18 @@ def knn_threads(seed: Optional[int]) -> int:
     return int(min(SEEDED_KNN_THREADS, config.NUMBA_NUM_THREADS))
 
 
+def uses_nn_descent(n_rows: int) -> bool:
+    """Whether :func:`compute_knn` approximates (NN-descent) rather than computing the exact graph."""
+    return n_rows > EXACT_KNN_MAX_ROWS
+
+
 def compute_knn(X: np.ndarray, n_neighbors: int, seed: Optional[int]) -> tuple[np.ndarray, np.ndarray]:
     """The cosine kNN graph both manifolds share: (indices, distances).
 
-    Small data gets the exact graph (as UMAP itself does below 4096 rows), which also
-    spares pynndescent's compilation (~50 s per process); larger data uses NN-descent.
+    Up to ``EXACT_KNN_MAX_ROWS`` the graph is exact (umap-learn itself goes exact below 4,096
+    rows), which also spares NN-descent's per-process compilation; larger data uses NN-descent.
     """
-    if len(X) <= EXACT_KNN_MAX_ROWS:
+    if not uses_nn_descent(len(X)):
         return exact_cosine_knn(X, n_neighbors)
     cache_library_kernels()
     from umap.umap_ import nearest_neighbors
@@ -95,16 +107,47 @@ def fuzzy_graph(n_rows: int, knn: tuple[np.ndarray, np.ndarray], n_neighbors: in
 
 
 def spectral_init(X: np.ndarray, graph, dim: int, seed: Optional[int]) -> np.ndarray:
-    """The ``dim`` leading non-trivial eigenvectors of the graph (float64, N x dim)."""
-    import scipy.sparse
+    """The ``dim`` leading non-trivial eigenvectors of the graph (float64, N x dim).
+
+    A graph split into one main component and small islands (clumps of identical tweets: 136
+    components at 212K, 6.8K rows outside the main one) gets the main component's eigenvectors,
+    and each island sits, slightly spread, at its nearest main-component tweet in embedding
+    space. umap-learn's multi-component layout took 28-49 s there (and fell back to random
+    coordinates for islands whose eigensolve failed) against ~10 s.
+    """
     import scipy.sparse.csgraph
-    import scipy.sparse.linalg
     from umap.spectral import spectral_layout
 
-    n = graph.shape[0]
-    n_parts, _ = scipy.sparse.csgraph.connected_components(graph)
-    if n < OWN_SPECTRAL_MIN_ROWS or n_parts > 1:
+    def umaps_own() -> np.ndarray:
         return spectral_layout(X, graph, dim, np.random.RandomState(seed), metric=METRIC)
+
+    n = graph.shape[0]
+    if n < OWN_SPECTRAL_MIN_ROWS:
+        return umaps_own()
+    n_parts, part = scipy.sparse.csgraph.connected_components(graph)
+    if n_parts == 1:
+        vectors = _leading_eigenvectors(graph, dim)
+        return umaps_own() if vectors is None else vectors
+    sizes = np.bincount(part)
+    main = int(np.argmax(sizes))
+    if sizes[main] < MAIN_COMPONENT_MIN_SHARE * n or sizes[main] < OWN_SPECTRAL_MIN_ROWS:
+        return umaps_own()
+    inside = np.flatnonzero(part == main)
+    vectors = _leading_eigenvectors(graph[inside][:, inside], dim)
+    if vectors is None:
+        return umaps_own()
+    coords = np.empty((n, dim), dtype=np.float64)
+    coords[inside] = vectors
+    _seat_islands(coords, X, part, main, inside, np.random.RandomState(seed))
+    return coords
+
+
+def _leading_eigenvectors(graph, dim: int) -> Optional[np.ndarray]:
+    """Top non-trivial eigenvectors of ``D^-1/2 W D^-1/2`` of a connected graph (None if ARPACK fails)."""
+    import scipy.sparse
+    import scipy.sparse.linalg
+
+    n = graph.shape[0]
     graph = graph.astype(np.float64)  # float32 loses the small eigengaps of smooth manifolds
     sqrt_deg = np.sqrt(np.asarray(graph.sum(axis=0)).ravel())
     scale = scipy.sparse.diags(1.0 / sqrt_deg)
@@ -114,9 +157,27 @@ def spectral_init(X: np.ndarray, graph, dim: int, seed: Optional[int]) -> np.nda
         values, vectors = scipy.sparse.linalg.eigsh(
             adjacency, k, which="LA", ncv=max(2 * k + 1, 32), tol=SPECTRAL_TOLERANCE, v0=np.ones(n), maxiter=5 * n)
     except scipy.sparse.linalg.ArpackError:
-        return spectral_layout(X, graph, dim, np.random.RandomState(seed), metric=METRIC)
+        return None
     order = np.argsort(-values)[1:k]  # the largest (= 1) is the trivial sqrt-degree vector
     return vectors[:, order]
+
+
+def _seat_islands(coords: np.ndarray, X: np.ndarray, part: np.ndarray, main: int, inside: np.ndarray,
+                  rng: np.random.RandomState) -> None:
+    """Give every row outside the ``main`` component the coordinates of the main-component row
+    nearest (cosine) to its component's centroid, plus a little spread (in place)."""
+    outside = np.flatnonzero(part != main)
+    islands, island_of = np.unique(part[outside], return_inverse=True)
+    Xn = np.asarray(X, dtype=np.float32)
+    Xn = Xn / np.maximum(np.linalg.norm(Xn, axis=1, keepdims=True), 1e-12)
+    centroids = np.zeros((len(islands), Xn.shape[1]), dtype=np.float32)
+    np.add.at(centroids, island_of, Xn[outside])
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    nearest = np.empty(len(islands), dtype=np.int64)
+    for start in range(0, len(islands), 256):
+        nearest[start:start + 256] = inside[np.argmax(centroids[start:start + 256] @ Xn[inside].T, axis=1)]
+    spread = ISLAND_SPREAD * (coords[inside].max(axis=0) - coords[inside].min(axis=0))
+    coords[outside] = coords[nearest[island_of]] + rng.normal(size=(len(outside), coords.shape[1])) * spread
 
 
 def initial_layout(spectral: np.ndarray, n_components: int, seed: Optional[int]) -> np.ndarray:
