@@ -105,6 +105,7 @@ def main(argv=None) -> int:
     from synth_archive import dominant_topic
 
     from pipeline.stages.embed.stage import load_embeddings
+    from pipeline.stages.umap.stage import _write_png, scale_to_unit
     from pipeline.stages.umap.fit import compute_knn, embed_graph, fuzzy_graph, initial_layout, spectral_init
 
     load = [round(os.getloadavg()[0], 2)]
@@ -137,6 +138,10 @@ def main(argv=None) -> int:
         row = {"init": init, "epochs": epochs, "n_neighbors": k, "fit_s": fit_s,
                "init_s": shared[k][f"{init}_2d_s"], "load_1m": round(os.getloadavg()[0], 2),
                **_display_scores(coords, truth, reference_neighbours), "map_hdbscan_ami": _map_ami(coords, truth)}
+        xy = scale_to_unit(coords)[0]  # the stage's scaling, drawn as the stage draws it: look at it
+        _write_png(xy, WORK / f"map-{len(X)}-{init}-{epochs}-{k}.png")
+        # share of the plot the 1-99 % box of the points fills (1 = the bulk fills the plot)
+        row["bulk_box_share"] = round(float(np.prod(np.quantile(xy, 0.99, axis=0) - np.quantile(xy, 0.01, axis=0)) / 4), 3)
         display.append(row)
         print("display", row, flush=True)
 

@@ -168,10 +168,9 @@ def run_size(work: Path, rows: int, seed: int, umap_params: dict, timeout_s: flo
     else:
         for stage in ("ingest", "import"):
             r.theirs[stage] = {"ok": False, "error": "our ingest/embed failed: nothing to import"}
-    umap_opts = {"neighbors": umap_params["n_neighbors"], "min-dist": umap_params["min_dist"],
-                 "seed": umap_params["seed"]}
-    r.ours_stage("umap", **umap_opts)
-    r.peer_stage("umap", **umap_opts)
+    umap_opts = {"min-dist": umap_params["min_dist"], "seed": umap_params["seed"]}
+    r.ours_stage("umap", neighbors=umap_params["n_neighbors"], **umap_opts)
+    r.peer_stage("umap", neighbors=umap_params["peer_n_neighbors"], **umap_opts)
     ours_cluster = r.ours_stage("cluster")
     params = (ours_cluster.get("info") or {}).get("params") or {}
     mcs = int(params.get("min_cluster_size") or umap_params["min_cluster_size"])
@@ -282,12 +281,22 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n:,} B"
 
 
+def _umap_settings(config: dict) -> str:
+    umap = config.get("umap") or {}
+    ours, theirs = umap.get("n_neighbors", "?"), umap.get("peer_n_neighbors", umap.get("n_neighbors", "?"))
+    if ours == "default":
+        ours = "the stage default"
+    return (f"UMAP n_neighbors: ours {ours}, latentscope {theirs}; min_dist {umap.get('min_dist', '?')}, "
+            f"seed {umap.get('seed', '?')}. ")
+
+
 def markdown(result: dict) -> str:
     lines = [f"# Tweetscope Studio vs latentscope {result['versions']['latentscope'].get('latentscope', '?')}",
              "", f"Run {result['created_at']} on {result['machine']['description']}. Ratios are ours ÷ latentscope "
              "(lower is better); wall = child process wall time (start-up and imports included), "
              "RSS = peak resident memory of the stage's process. `n/a` = the tool has no such step. "
-             f"Embedding: {result['config'].get('embedding', '?')}. Command: `{result.get('command', '')}`.", ""]
+             f"Embedding: {result['config'].get('embedding', '?')}. {_umap_settings(result['config'])}"
+             f"Command: `{result.get('command', '')}`.", ""]
     for size in result["sizes"]:
         rows = size["comparison"]
         lines += [f"## {size['rows']:,} tweets", "",
@@ -408,7 +417,9 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup-rows", type=int, default=1_000,
                         help="a small untimed run of both sides first, so numba caches and disk caches are "
                              "warm for both (0 = skip)")
-    parser.add_argument("--n-neighbors", type=int, default=25)
+    parser.add_argument("--n-neighbors", default="default",
+                        help="ours: UMAP n_neighbors (default: the stage's default, 15)")
+    parser.add_argument("--peer-n-neighbors", type=int, default=25, help="latentscope: UMAP n_neighbors (its default)")
     parser.add_argument("--min-dist", type=float, default=0.1)
     parser.add_argument("--umap-seed", default="42", help="UMAP seed for both sides ('none' = parallel, unseeded)")
     parser.add_argument("--embed-model", default="",
@@ -434,7 +445,8 @@ def main(argv=None) -> int:
     if problem:
         print(f"warning: {problem}; latentscope stages will be recorded as errors", file=sys.stderr)
     no_network = [] if args.allow_network else _no_network_prefix()
-    umap_params = {"n_neighbors": args.n_neighbors, "min_dist": args.min_dist, "seed": args.umap_seed,
+    umap_params = {"n_neighbors": args.n_neighbors, "peer_n_neighbors": args.peer_n_neighbors,
+                   "min_dist": args.min_dist, "seed": args.umap_seed,
                    "min_cluster_size": 25, "min_samples": 5}
     args.work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -443,7 +455,8 @@ def main(argv=None) -> int:
         "command": " ".join([".venv/bin/python", "benchmarks/compare.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": _machine(),
         "versions": {"ours": _our_versions(), "latentscope": _peer_versions()},
-        "config": {"rows": args.rows, "seed": args.seed, "umap": {k: umap_params[k] for k in ("n_neighbors", "min_dist", "seed")},
+        "config": {"rows": args.rows, "seed": args.seed,
+                   "umap": {k: umap_params[k] for k in ("n_neighbors", "peer_n_neighbors", "min_dist", "seed")},
                    "embedding": f"ours: local {args.embed_model or 'default'} model; "
                                 "latentscope imports the same vectors",
                    "latentscope_network": "none (unshare -rn)" if no_network else "allowed"},

@@ -69,12 +69,13 @@ def export_for_peer(data_dir: str, dataset: str, out_dir: str) -> dict:
     return {"shape": list(vectors.shape)}
 
 
-def umap(data_dir: str, dataset: str, neighbors: str = "25", min_dist: str = "0.1", seed: str = "42") -> dict:
+def umap(data_dir: str, dataset: str, neighbors: str = "default", min_dist: str = "0.1", seed: str = "42") -> dict:
     from pipeline.stages.umap.stage import UmapConfig, run_umap
 
     ds = _dataset(data_dir, dataset)
-    config = UmapConfig(n_neighbors=int(neighbors), min_dist=float(min_dist),
-                        seed=None if seed == "none" else int(seed))
+    config = UmapConfig(min_dist=float(min_dist), seed=None if seed == "none" else int(seed))
+    if neighbors != "default":
+        config.n_neighbors = int(neighbors)
     with Timer() as t:
         display_id, cluster_id = run_umap(ds, config)
     disp, clus = ds.sidecar(display_id), ds.sidecar(cluster_id)

@@ -131,3 +131,25 @@ def test_a_small_real_subset_maps(mapped_dataset, tmp_path):
     assert ds.sidecar(display_id)["n_neighbors"] < UmapConfig().n_neighbors
     assert np.isfinite(load_umap(ds, cluster_id).to_numpy()).all()
     assert len(load_umap(ds, display_id)) == 40
+
+
+def test_display_scaling_keeps_far_groups_at_the_rim():
+    from pipeline.stages.umap.stage import RIM, scale_to_unit
+
+    rng = np.random.default_rng(0)
+    bulk = rng.normal(0, 1, (2_000, 2))
+    plain, lo, hi = scale_to_unit(bulk)  # no far group: exactly a min-max scale
+    expected = (bulk - bulk.min(axis=0)) / (bulk.max(axis=0) - bulk.min(axis=0)) * 2 - 1
+    assert np.allclose(plain, expected, atol=1e-6) and lo == bulk.min(axis=0).tolist()
+
+    far = np.vstack([bulk, rng.normal(0, 0.05, (20, 2)) + [-40.0, 60.0]])  # 1 % of points, far off
+    xy, lo, hi = scale_to_unit(far)
+    assert xy.min(axis=0).tolist() == [-1.0, -1.0] and xy.max(axis=0).tolist() == [1.0, 1.0]
+    assert lo == far.min(axis=0).tolist() and hi == far.max(axis=0).tolist()  # raw extent still recorded
+    inner = xy[:2_000]
+    assert inner[:, 0].min() == -1.0 + RIM and inner[:, 1].max() == pytest.approx(1.0 - RIM, abs=1e-6)
+    assert (np.abs(xy[2_000:]) >= 1.0 - RIM - 1e-6).any(axis=1).all()  # the far group sits in the rim
+    for j in range(2):  # every point keeps its order on each axis
+        order = np.argsort(far[:, j], kind="stable")
+        assert (np.diff(xy[order, j]) >= 0).all()
+    assert scale_to_unit(np.ones((10, 2)))[0].tolist() == np.zeros((10, 2)).tolist()

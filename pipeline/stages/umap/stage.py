@@ -104,12 +104,62 @@ def effective_n_neighbors(n_rows: int, n_neighbors: int) -> int:
 
 
 def scale_to_unit(values: np.ndarray) -> tuple[np.ndarray, list[float], list[float]]:
-    """Scale each column to [-1, 1]; returns (scaled float32, raw mins, raw maxs)."""
-    lo = values.min(axis=0)
-    hi = values.max(axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    scaled = (values - lo) / span * 2.0 - 1.0
+    """Scale each column to [-1, 1]; returns (scaled float32, raw mins, raw maxs).
+
+    UMAP flings small, weakly linked groups (a handful of near-identical tweets) far from the
+    rest; scaled by min and max, the sample's map then used 60 % of the plot for 99 % of its
+    tweets. So each axis finds its bulk: the outer ``TAIL_SHARE`` of points on a side is cut
+    off at its widest gap if that gap exceeds ``GAP_SHARE`` of the 1-99 % range. The bulk maps
+    linearly; points cut off get a rim of ``RIM`` where their distance is log-compressed. The
+    order of points is kept, the farthest still lands on exactly ±1, and an axis without such
+    a gap is a plain min-max scale.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    scaled = np.empty_like(values)
+    for j in range(values.shape[1]):
+        scaled[:, j] = _scale_axis(values[:, j])
+    lo, hi = values.min(axis=0), values.max(axis=0)
     return scaled.astype(np.float32), lo.astype(float).tolist(), hi.astype(float).tolist()
+
+
+RIM = 0.08  # share of each half-axis given to points cut off from the bulk
+TAIL_SHARE = 0.02  # at most this share of points on a side can be cut off
+GAP_SHARE = 0.3  # a gap wider than this share of the 1-99 % range cuts (a normal tail: ~0.5 % chance)
+
+
+def bulk_edges(v: np.ndarray) -> tuple[float, float]:
+    """(low, high) ends of the bulk of ``v``: min and max unless a wide gap cuts a far tail off."""
+    s = np.sort(np.asarray(v, dtype=np.float64))
+    n = len(s)
+    spread = float(np.quantile(s, 0.99) - np.quantile(s, 0.01))
+    tail = int(TAIL_SHARE * n)
+    if n < 3 or spread <= 0 or tail < 1:
+        return float(s[0]), float(s[-1])
+    wide = np.diff(s) > GAP_SHARE * spread
+    low = np.flatnonzero(wide[:tail])
+    high = np.flatnonzero(wide[n - 1 - tail:])
+    return (float(s[low[-1] + 1]) if len(low) else float(s[0]),
+            float(s[n - 1 - tail + high[0]]) if len(high) else float(s[-1]))
+
+
+def _scale_axis(v: np.ndarray) -> np.ndarray:
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        return np.zeros_like(v)
+    edge_lo, edge_hi = bulk_edges(v)
+    if edge_hi <= edge_lo:
+        edge_lo, edge_hi = lo, hi
+    low_tail, high_tail = lo < edge_lo, hi > edge_hi
+    inner_lo, inner_hi = -1.0 + RIM * low_tail, 1.0 - RIM * high_tail
+    out = inner_lo + (v - edge_lo) / (edge_hi - edge_lo) * (inner_hi - inner_lo)
+    bulk = edge_hi - edge_lo  # distances beyond the bulk in units of its width: scale-free
+    if high_tail:
+        far = v > edge_hi
+        out[far] = inner_hi + RIM * np.log1p((v[far] - edge_hi) / bulk) / np.log1p((hi - edge_hi) / bulk)
+    if low_tail:
+        far = v < edge_lo
+        out[far] = inner_lo - RIM * np.log1p((edge_lo - v[far]) / bulk) / np.log1p((edge_lo - lo) / bulk)
+    return np.clip(out, -1.0, 1.0)
 
 
 def _release_tqdm_write_lock() -> None:
@@ -297,7 +347,8 @@ def run_umap(
         disp.write_sidecar(
             {**common, "purpose": lineage.DISPLAY, "n_components": lineage.DISPLAY_DIMENSIONS,
              "min_dist": config.min_dist, "n_epochs": epochs["display"],
-             "scaled": "per-axis [-1, 1]", "columns": ["x", "y"], "min_values": lo, "max_values": hi,
+             "scaled": f"per-axis [-1, 1]; points cut off from the bulk by a wide gap in a log-compressed rim of {RIM}",
+             "columns": ["x", "y"], "min_values": lo, "max_values": hi,
              "cluster_umap_id": clus.id},
             params=params, inputs=inputs, rows=n,
             timings={**shared_timings, "spectral_s": timings["display_spectral_s"], "fit_s": timings["display_fit_s"],
