@@ -67,6 +67,15 @@ def visible_layers(layers, zoom: float) -> list[int]:
     return layers[max(0, len(layers) - 1 - steps):]
 
 
+def _repeated_by_finer(frame: pd.DataFrame, in_view: np.ndarray) -> np.ndarray:
+    """Rows whose label text a finer layer's label in view repeats: a parent named like its
+    one big child (toponymy does that) would otherwise hide the child's label when zoomed."""
+    seen = frame.loc[in_view, ["label", "layer"]]
+    finest = seen.groupby("label")["layer"].min()
+    own = frame["label"].map(finest)
+    return (in_view & own.notna().to_numpy() & (frame["layer"].to_numpy() > own.fillna(-1).to_numpy()))
+
+
 def place_labels(anchors: pd.DataFrame, x_range, y_range, width_px: float, height_px: float,
                  full_span: float | None = None) -> pd.DataFrame:
     """The labels drawn in this view and their screen boxes (pixels, y down from the top).
@@ -90,6 +99,7 @@ def place_labels(anchors: pd.DataFrame, x_range, y_range, width_px: float, heigh
     shown = set(visible_layers(frame["layer"], zoom))
     x, y = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
     in_view = (x >= vx0) & (x <= vx1) & (y >= vy0) & (y <= vy1) & frame["layer"].isin(shown).to_numpy()
+    in_view &= ~_repeated_by_finer(frame, in_view)
     order = sorted(np.flatnonzero(in_view), key=lambda i: (-int(frame["layer"].iat[i]), -float(frame["count"].iat[i]), i))
     sx, sy = width_px / (vx1 - vx0), height_px / (vy1 - vy0)
     boxes = np.empty((0, 4))

@@ -91,3 +91,13 @@ def test_labels_never_overlap_on_the_sample(labelled_dataset):
 def test_blank_labels_are_not_drawn(label):
     anchors = pd.DataFrame({"x": [0.0], "y": [0.0], "label": [label], "layer": [0], "count": [5], "cluster": ["0_0"]})
     assert len(place_labels(anchors, FULL, FULL, 800, 600)) == 0
+
+
+
+def test_a_parent_named_like_its_child_gives_way_when_zoomed():
+    anchors = pd.DataFrame({"x": [0.0, 0.01, 0.5], "y": [0.0, 0.0, 0.5], "label": ["cats", "cats", "dogs"],
+                            "layer": [1, 0, 1], "count": [120, 100, 30], "cluster": ["1_0", "0_0", "1_1"]})
+    full = place_labels(anchors, FULL, FULL, 800, 600)
+    assert full["cluster"].tolist() == ["1_0", "1_1"]  # full view: the coarse layer only
+    zoomed = place_labels(anchors, (-0.2, 0.2), (-0.2, 0.2), 800, 600, full_span=FULL[1] - FULL[0])
+    assert zoomed["cluster"].tolist() == ["0_0"]  # the same text once, from the finer layer

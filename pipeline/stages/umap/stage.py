@@ -108,8 +108,8 @@ def scale_to_unit(values: np.ndarray) -> tuple[np.ndarray, list[float], list[flo
 
     UMAP flings small, weakly linked groups (a handful of near-identical tweets) far from the
     rest; scaled by min and max, the sample's map then used 60 % of the plot for 99 % of its
-    tweets. So each axis finds its bulk: the outer ``TAIL_SHARE`` of points on a side is cut
-    off at its widest gap if that gap exceeds ``GAP_SHARE`` of the 1-99 % range. The bulk maps
+    tweets. So each axis finds its bulk: within the outer ``TAIL_SHARE`` of points on a side,
+    the innermost gap wider than ``GAP_SHARE`` of the 1-99 % range cuts the tail off. The bulk maps
     linearly; points cut off get a rim of ``RIM`` where their distance is log-compressed. The
     order of points is kept, the farthest still lands on exactly ±1, and an axis without such
     a gap is a plain min-max scale.
