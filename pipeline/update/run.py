@@ -42,12 +42,13 @@ from pipeline.stages.cluster.stage import TREE_SUFFIX, load_clusters
 from pipeline.stages.embed import reuse
 from pipeline.stages.embed.stage import (
     EmbedConfig,
+    frame_meaning_texts,
     load_embeddings,
     meaning_texts,
     normalisation,
-    parent_rows,
     run_embed,
     texts_to_embed,
+    with_prefix,
 )
 from pipeline.stages.ingest import ingest_archive
 from pipeline.stages.ingest.core import column_metadata, file_sha256
@@ -345,14 +346,15 @@ def embed_plan(dataset: Dataset, merge: MergeResult) -> dict:
     rows = np.concatenate([merge.changed, np.arange(merge.n_old, merge.table.num_rows)])
     if not embedding_id:  # nothing to reuse yet: every row is sent
         rows = np.arange(merge.table.num_rows)
-    # the strings the embed stage will send (texts_to_embed's rule); parent context needs every row
+    # the strings the embed stage will send (texts_to_embed's rule): only the rows sent are
+    # normalised, unless parent context needs every row to find the parents
     norm = normalisation(config)
     if norm and norm.get("parent_context"):
-        sent = meaning_texts(texts, norm, parent_rows(merge.table.to_pandas()))
-        sent = [sent[i] for i in rows]
+        every = frame_meaning_texts(merge.table.to_pandas(), column, norm)
+        sent = [every[i] for i in rows]
     else:
         sent = meaning_texts([texts[i] for i in rows], norm)
-    sent = [config.prefix + t for t in sent]
+    sent = with_prefix(sent, config)
     side = dataset.sidecar(embedding_id) if embedding_id else {}
     return {"texts_to_embed": len(sent), "tokens_estimate": reuse.estimate_tokens(sent),
             "embedding_provider": side.get("provider", config.provider), "embedding_model": side.get("model_id", "")}

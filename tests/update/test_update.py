@@ -58,7 +58,12 @@ def test_only_new_tweets_are_embedded(updated):
     side = ds.sidecar(record["artifacts"]["embedding"])
     assert (side["n_reused"], side["n_embedded"]) == (len(before), record["new"])
     assert record["texts_to_embed"] == record["new"] and record["tokens_estimate"] > 0
-    from pipeline.stages.embed.stage import load_embeddings
+    from pipeline.stages.embed.reuse import estimate_tokens
+    from pipeline.stages.embed.stage import EmbedConfig, load_embeddings, texts_to_embed
+
+    # the estimate counts exactly the strings the embed stage sent for the new rows
+    config = EmbedConfig.from_dict({k: v for k, v in (side.get("params") or {}).items() if k in EmbedConfig.param})
+    assert record["tokens_estimate"] == estimate_tokens(texts_to_embed(ds, config)[len(before):])
 
     old = load_embeddings(ds, side["reused_from"])
     assert np.array_equal(load_embeddings(ds, side["id"])[:len(before)], old)

@@ -29,7 +29,8 @@ from pipeline.stages.links import build_edges
 
 __all__ = [
     "EmbedConfig", "run_embed", "get_embedder", "embedder_for", "load_embeddings",
-    "EmbedderError", "Embedder", "texts_to_embed", "meaning_texts", "read_meaning_texts",
+    "EmbedderError", "Embedder", "texts_to_embed", "meaning_texts", "read_meaning_texts", "frame_meaning_texts",
+    "with_prefix",
 ]
 
 H5_DATASET = "embeddings"
@@ -126,8 +127,18 @@ def read_meaning_texts(dataset: Dataset, text_column: str, norm: Optional[dict])
             f"dataset '{dataset.name}' input.parquet has no column '{text_column}' "
             f"to embed ({exc}); set text_column to an existing text column"
         ) from None
+    return frame_meaning_texts(frame, text_column, norm)
+
+
+def frame_meaning_texts(frame, text_column: str, norm: Optional[dict]) -> list[str]:
+    """:func:`meaning_texts` of a frame's rows; parent context looks for parents within the frame."""
     parents = parent_rows(frame) if norm and norm.get("parent_context") and "id" in frame.columns else None
     return meaning_texts(frame[text_column].tolist(), norm, parents)
+
+
+def with_prefix(texts: list[str], config: EmbedConfig) -> list[str]:
+    """The strings the embedder is sent: ``config.prefix`` before each text for meaning."""
+    return [config.prefix + t for t in texts] if config.prefix else texts
 
 
 def texts_to_embed(dataset: Dataset, config: EmbedConfig) -> list[str]:
@@ -135,7 +146,7 @@ def texts_to_embed(dataset: Dataset, config: EmbedConfig) -> list[str]:
     texts = read_meaning_texts(dataset, config.text_column, normalisation(config))
     if not texts:
         raise LineageError(f"dataset '{dataset.name}' has no rows to embed; ingest an archive with tweets")
-    return [config.prefix + t for t in texts] if config.prefix else texts
+    return with_prefix(texts, config)
 
 
 def _partial_key(dataset: Dataset, embedder: Embedder, texts: Sequence[str]) -> str:
