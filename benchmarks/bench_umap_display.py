@@ -105,8 +105,8 @@ def main(argv=None) -> int:
     from synth_archive import dominant_topic
 
     from pipeline.stages.embed.stage import load_embeddings
-    from pipeline.stages.umap.stage import _write_png, scale_to_unit
     from pipeline.stages.umap.fit import compute_knn, embed_graph, fuzzy_graph, initial_layout, spectral_init
+    from pipeline.stages.umap.stage import _write_png, scale_to_unit
 
     load = [round(os.getloadavg()[0], 2)]
     ds = _dataset(args.rows, args.seed)

@@ -6,7 +6,7 @@ those kernels can be cached on disk (``pipeline.stages.umap.numba_cache``), so `
 runs this module right after installing: the studio's first run then loads them from
 ``NUMBA_CACHE_DIR`` instead of compiling. It runs the same functions, with the same dtypes,
 as the UMAP and cluster stages, on tiny random data; nothing is written but the cache.
-``--nndescent`` also compiles NN-descent (archives above 25,000 rows), a minute more.
+``--nndescent`` also compiles NN-descent (archives above ~60,000 tweets), a minute more.
 
     python -m pipeline.stages.warmup [--nndescent]
 """
@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from pipeline.core import nearest
 from pipeline.stages.cluster import stage as cluster_stage
 from pipeline.stages.umap import fit
 from pipeline.stages.umap import stage as umap_stage
@@ -50,9 +51,16 @@ def warm_up(nndescent: bool = False, seed: int = 42) -> dict:
                                          cluster_config.cluster_selection_epsilon)
     cluster_stage.final_labels(raw, cluster_stage.manifold_knn(manifold), manifold)
     timings["cluster_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    # exact kNN above one block (its column pass) and a query search (an update's placement)
+    blocks = rng.normal(size=(nearest.SELF_BLOCK + 8, 4)).astype(np.float32)
+    nearest.query_knn(blocks[:50], blocks[50:100], 3)
+    nearest.self_knn(blocks, 3)
+    timings["exact_knn_s"] = time.perf_counter() - t
     if nndescent:
         t = time.perf_counter()
-        big = rng.normal(size=(fit.EXACT_KNN_MAX_ROWS + 1, DIMENSIONS)).astype(np.float32)
+        rows = int(np.sqrt(fit.EXACT_KNN_MAX_COST / (DIMENSIONS + 128))) + 1
+        big = rng.normal(size=(rows, DIMENSIONS)).astype(np.float32)
         fit.compute_knn(big, k, seed)
         timings["nndescent_s"] = time.perf_counter() - t
     return {key: round(value, 2) for key, value in timings.items()}
@@ -61,7 +69,7 @@ def warm_up(nndescent: bool = False, seed: int = 42) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nndescent", action="store_true",
-                        help="also compile NN-descent, used for archives above 25,000 tweets (~1 min more)")
+                        help="also compile NN-descent, used for archives above ~60,000 tweets (~1 min more)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     timings = warm_up(nndescent=args.nndescent)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.core.nearest import query_knn
+
 #: neighbours per new point (the cluster stage's noise vote uses 15 too)
 DEFAULT_NEIGHBORS = 15
-_BLOCK_CELLS = 64_000_000  # (new rows x old rows) similarities per block: 256 MB of float32
 _ASSIGN_ROWS = 50_000
 #: new x old pairs up to which the exact search is cheap enough (1.2K x 20K: 1 s on 2 cores)
 EXACT_CELLS = 25_000_000
@@ -44,14 +45,8 @@ def nearest_old(old: np.ndarray, new: np.ndarray, k: int = DEFAULT_NEIGHBORS, *,
 
 
 def exact_nearest(old: np.ndarray, new: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` by blocked matrix products, so memory stays bounded at any size."""
-    idx = np.empty((len(new), k), dtype=np.int64)
-    sim = np.empty((len(new), k), dtype=np.float32)
-    step = max(1, _BLOCK_CELLS // max(len(old), 1))
-    for start in range(0, len(new), step):
-        top, top_scores = _top_k(new[start:start + step] @ old.T, k)
-        idx[start:start + step], sim[start:start + step] = _sorted(top, top_scores)
-    return idx, sim
+    """Exact top-``k`` (``pipeline.core.nearest``: blocked products, bounded memory at any size)."""
+    return query_knn(old, new, k)
 
 
 def n_cells(n_old: int) -> int:

@@ -122,10 +122,10 @@ def test_nn_descent_runs_are_reproducible_and_side_by_side_changes_nothing(mappe
     two fits in two processes still give the very same bytes for the same seed."""
     from pipeline.stages.umap import fit
 
-    monkeypatch.setattr(fit, "EXACT_KNN_MAX_ROWS", 4_096)  # NN-descent at a test's size
+    monkeypatch.setattr(fit, "EXACT_KNN_MAX_COST", 4_096 ** 2 * (48 + 128))  # NN-descent at a test's size
     ds = copy_dataset(mapped_dataset, tmp_path)
-    n = fit.EXACT_KNN_MAX_ROWS + 1000
-    assert fit.uses_nn_descent(n)
+    n = 4_096 + 1000
+    assert fit.uses_nn_descent(n, 48) and not fit.uses_nn_descent(4_096, 48)
     with ds.new_artifact("embedding") as art:
         with h5py.File(art.path(".h5"), "w") as h5:
             h5.create_dataset("embeddings", data=blobs(n))

@@ -20,12 +20,15 @@ from typing import Optional
 
 import numpy as np
 
+from pipeline.core.nearest import self_knn
 from pipeline.stages.umap.numba_cache import cache_library_kernels
 
 METRIC = "cosine"
-# Exact kNN (blocked matrix products) up to here: 2 s at 10K, 7 s at 20K on one core, while
-# NN-descent spends ~15 s compiling its uncacheable outer loops in every process.
-EXACT_KNN_MAX_ROWS = 25_000
+# Exact kNN (``pipeline.core.nearest``) while rows² x (dimensions + 128) stays under this: about
+# 60K rows of 256-d or 35K of 1024-d vectors. Measured on 2 cores with 256-d vectors: 8.5 s at
+# 50K rows, while NN-descent took 16 s there (13 s of it compiling the outer loops numba cannot
+# cache, paid by every process); the scan costs about as much per pair as 128 more dimensions.
+EXACT_KNN_MAX_COST = 60_000 ** 2 * (256 + 128)
 SEEDED_KNN_THREADS = 2  # NN-descent is deterministic for a fixed thread count, not across counts
 OWN_SPECTRAL_MIN_ROWS = 4096
 # ARPACK's tolerance is relative to the eigenvalue: ~1 here, but the gaps between the wanted
@@ -39,24 +42,10 @@ UMAP_SMALL_DATA_ROWS = 10_000  # umap-learn uses 500 epochs up to here, 200 abov
 
 
 def exact_cosine_knn(X: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine kNN (self first, as UMAP expects) by blocked matrix products."""
-    X = np.asarray(X, dtype=np.float32)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    Xn = X / np.where(norms > 0, norms, 1.0)
-    n = len(Xn)
-    indices = np.empty((n, n_neighbors), dtype=np.int32)
-    dists = np.empty((n, n_neighbors), dtype=np.float32)
-    for start in range(0, n, 1024):
-        sims = Xn[start:start + 1024] @ Xn.T
-        rows = np.arange(sims.shape[0])
-        sims[rows, start + rows] = np.inf  # a point is its own nearest neighbour
-        top = np.argpartition(-sims, n_neighbors - 1, axis=1)[:, :n_neighbors]
-        order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        d = 1.0 - np.take_along_axis(sims, top, axis=1)
-        d[:, 0] = 0.0
-        indices[start:start + len(rows)] = top
-        dists[start:start + len(rows)] = np.maximum(d, 0.0)
+    """Exact cosine kNN as UMAP expects it: (int32 indices, float32 distances), self first at 0."""
+    indices, sims = self_knn(X, n_neighbors)
+    dists = np.maximum(1.0 - sims, 0.0)
+    dists[:, 0] = 0.0
     return indices, dists
 
 
@@ -69,18 +58,18 @@ def knn_threads(seed: Optional[int]) -> int:
     return int(min(SEEDED_KNN_THREADS, config.NUMBA_NUM_THREADS))
 
 
-def uses_nn_descent(n_rows: int) -> bool:
+def uses_nn_descent(n_rows: int, dimensions: int) -> bool:
     """Whether :func:`compute_knn` approximates (NN-descent) rather than computing the exact graph."""
-    return n_rows > EXACT_KNN_MAX_ROWS
+    return n_rows ** 2 * (dimensions + 128) > EXACT_KNN_MAX_COST
 
 
 def compute_knn(X: np.ndarray, n_neighbors: int, seed: Optional[int]) -> tuple[np.ndarray, np.ndarray]:
     """The cosine kNN graph both manifolds share: (indices, distances).
 
-    Up to ``EXACT_KNN_MAX_ROWS`` the graph is exact (umap-learn itself goes exact below 4,096
+    Up to ``EXACT_KNN_MAX_COST`` the graph is exact (umap-learn itself goes exact below 4,096
     rows), which also spares NN-descent's per-process compilation; larger data uses NN-descent.
     """
-    if not uses_nn_descent(len(X)):
+    if not uses_nn_descent(*np.shape(X)):
         return exact_cosine_knn(X, n_neighbors)
     cache_library_kernels()
     from umap.umap_ import nearest_neighbors

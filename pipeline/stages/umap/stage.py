@@ -270,6 +270,7 @@ def run_umap(
         raise LineageError(f"{embedding_id} contains NaN/inf values; embed again")
     n = len(X)
     k = effective_n_neighbors(n, config.n_neighbors)
+    approximate = uses_nn_descent(n, X.shape[1])
     seed = config.seed
     dims = config.cluster_dimensions
     epochs = {"display": display_epochs(n, config.n_epochs),
@@ -278,7 +279,7 @@ def run_umap(
     timings: dict[str, float] = {}
 
     with _display_worker(side_by_side) as worker:
-        note = "; NN-descent compiles for ~15 s in a new process" if uses_nn_descent(n) else ""
+        note = "; NN-descent compiles for ~15 s in a new process" if approximate else ""
         progress.update(0, 100, f"kNN graph ({n:,} points, k={k}{note})")
         t = time.perf_counter()
         knn = compute_knn(X, k, seed)
@@ -331,7 +332,8 @@ def run_umap(
         "seed": seed,
         "shared_knn": True,
         "init": "spectral",
-        "knn_threads": knn_threads(seed) if uses_nn_descent(n) else None,
+        "knn": "nn-descent" if approximate else "exact",
+        "knn_threads": knn_threads(seed) if approximate else None,
         "fits_side_by_side": side_by_side,
     }
     # what ran, not what was asked for (epoch defaults and 'auto' resolved)
