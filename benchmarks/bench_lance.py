@@ -1,6 +1,7 @@
 """LanceDB export benchmark: write + index time for a synthetic scope of N rows x D dims.
 
     .venv/bin/python benchmarks/bench_lance.py --rows 50000 212000 --dims 384
+    .venv/bin/python benchmarks/bench_lance.py --rows 212000 --vectors X.npy [--lance-training]
 
 Builds a synthetic scope folder (SERVING_COLUMNS ``-input.parquet`` + clustered, L2-normalised
 vectors), runs the real :func:`pipeline.serving.lance_export.export_lance` into a temp folder, then times
@@ -36,13 +37,20 @@ from pipeline.serving.control_plane import sql_literal  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "lance.json"
 
 
-def synthetic_scope(root: Path, n: int, dim: int, n_clusters: int = 60, seed: int = 0):
-    """A dataset folder with scope ``scopes-001`` of ``n`` rows; returns (dataset, vectors)."""
+def synthetic_scope(root: Path, n: int, dim: int, n_clusters: int = 60, seed: int = 0,
+                    vectors: np.ndarray | None = None):
+    """A dataset folder with scope ``scopes-001`` of ``n`` rows; returns (dataset, vectors, frame).
+
+    ``vectors`` (n x dim) replaces the clustered random ones, e.g. real embeddings of a
+    realistic synthetic archive (its repeated tweets give exact duplicates, as real archives do).
+    """
     rng = np.random.default_rng(seed)
     cluster = rng.integers(0, n_clusters, n)
-    centres = rng.normal(size=(n_clusters, dim)).astype(np.float32)
-    vectors = centres[cluster] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    if vectors is None:
+        centres = rng.normal(size=(n_clusters, dim)).astype(np.float32)
+        vectors = centres[cluster] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     vocab = np.array([f"w{i:05d}" for i in range(20_000)])
     words = vocab[rng.zipf(1.3, size=(n, 16)) % len(vocab)]
     text = [" ".join(row) for row in words]
@@ -79,10 +87,22 @@ def _median_ms(fn, repeat: int = 5) -> float:
     return round(float(np.median(times)), 2)
 
 
-def run(n: int, dim: int, vector_index_min_rows: int = 0) -> dict:
+def top10_recall(table, vectors: np.ndarray, live: np.ndarray, probes: np.ndarray) -> float:
+    """Share of vector-search top-10 results as similar as the exact 10th of the exported (live)
+    rows; ties count as hits."""
+    hits = []
+    for probe in probes:
+        sims = vectors @ vectors[probe]
+        tenth = np.partition(sims[live], -10)[-10]
+        got = table.search(vectors[probe]).distance_type("cosine").limit(10).to_arrow()["ls_index"].to_numpy()
+        hits.append(np.mean(sims[got] >= tenth - 1e-6))
+    return round(float(np.mean(hits)), 3)
+
+
+def run(n: int, dim: int, vector_index_min_rows: int = 0, vectors: np.ndarray | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-lance-") as tmp:
         t0 = time.perf_counter()
-        dataset, vectors, df = synthetic_scope(Path(tmp), n, dim)
+        dataset, vectors, df = synthetic_scope(Path(tmp), n, dim, vectors=vectors)
         generate_s = time.perf_counter() - t0
         lx._load_vectors = lambda ds, embedding_id: vectors  # the synthetic folder has no h5
         os.environ.pop("LANCEDB_URI", None)
@@ -101,6 +121,7 @@ def run(n: int, dim: int, vector_index_min_rows: int = 0) -> dict:
             "fts_top10_ms": _median_ms(lambda: table.search(word, query_type="fts").limit(10).to_arrow()),
         }
         hit = table.search(vectors[probe]).distance_type("cosine").limit(10).to_pandas()
+        recall = top10_recall(table, vectors, live.to_numpy(), np.random.default_rng(1).choice(live.to_numpy(), 200, replace=False))
         size = sum(f.stat().st_size for f in (dataset.lancedb_dir).rglob("*") if f.is_file())
     return {
         "rows": n, "exported_rows": record["rows"], "dimensions": dim,
@@ -110,6 +131,7 @@ def run(n: int, dim: int, vector_index_min_rows: int = 0) -> dict:
         "skipped_indices": record["skipped_indices"],
         "queries": queries,
         "self_hit_top1": bool(hit["ls_index"].iloc[0] == probe),
+        "top10_recall": recall,
         "table_bytes": size,
     }
 
@@ -120,15 +142,30 @@ def main(argv=None) -> int:
     parser.add_argument("--dims", type=int, default=384)
     parser.add_argument("--no-ivf", action="store_true",
                         help="skip the IVF_PQ build (write + BTREE + FTS only; for a busy machine)")
+    parser.add_argument("--vectors", type=Path,
+                        help="an .npy of real embeddings (first --rows rows; --dims taken from it)")
+    parser.add_argument("--lance-training", action="store_true",
+                        help="train the IVF partitions with LanceDB's defaults (50 iterations, 256 rows "
+                             "per partition) instead of ours, to compare")
     args = parser.parse_args(argv)
+    if args.lance_training:
+        lx.IVF_MAX_ITERATIONS, lx.IVF_SAMPLE_RATE = 50, 256
+    source = np.load(args.vectors, mmap_mode="r") if args.vectors else None
+    if source is not None:
+        args.dims = source.shape[1]
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"runs": {}}
     for n in args.rows:
         print(f"exporting {n} x {args.dims} ...", flush=True)
-        entry = run(n, args.dims, 10**12 if args.no_ivf else 0)  # the IVF_PQ index at every size, or never
+        vectors = None if source is None else np.array(source[:n])
+        # the IVF_PQ index at every size, or never
+        entry = run(n, args.dims, 10**12 if args.no_ivf else 0, vectors)
+        entry.update(vectors=str(args.vectors) if args.vectors else "clustered random",
+                     ivf_training="lancedb defaults" if args.lance_training else "ours")
         entry.update(measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), cpu_count=os.cpu_count(),
                      machine=platform.machine(), python=platform.python_version(),
                      lancedb=library_versions().get("lancedb"), load_average=os.getloadavg()[0])
-        results["runs"][f"{n}x{args.dims}" + ("-no-ivf" if args.no_ivf else "")] = entry
+        key = f"{n}x{args.dims}" + ("-no-ivf" if args.no_ivf else "") + ("-real" if args.vectors else "")
+        results["runs"][key + ("-lance-training" if args.lance_training else "")] = entry
         print(json.dumps(entry, indent=1), flush=True)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(RESULTS, results)

@@ -38,7 +38,8 @@ def test_export_builds_table_indices_and_record(handmade):
     assert built == {("IVF_PQ", "vector"), ("BTREE", "cluster"), ("FTS", "text")}
     pq_index = next(i for i in record["indices"] if i["index_type"] == "IVF_PQ")
     assert pq_index["params"] == {"distance_type": "cosine", "num_partitions": int(np.sqrt(len(live))),
-                                  "partitions_trained": min(int(np.sqrt(len(live))), len(live) // 256)}
+                                  "partitions_trained": min(int(np.sqrt(len(live))), len(live) // 256),
+                                  "max_iterations": lx.IVF_MAX_ITERATIONS, "sample_rate": lx.IVF_SAMPLE_RATE}
     assert record["skipped_indices"] == []
     assert record["vector_index"] is True and record["vector_index_min_rows"] == 0
 
