@@ -6,9 +6,10 @@ those kernels can be cached on disk (``pipeline.stages.umap.numba_cache``), so `
 runs this module right after installing: the studio's first run then loads them from
 ``NUMBA_CACHE_DIR`` instead of compiling. It runs the same functions, with the same dtypes,
 as the UMAP and cluster stages, on tiny random data; nothing is written but the cache.
-``--nndescent`` also compiles NN-descent (archives above ~60,000 tweets), a minute more.
+The kNN kernels are warmed for both paths: the exact graph and the coarse-cell search
+(archives above ~30,000 tweets), and an update's query search.
 
-    python -m pipeline.stages.warmup [--nndescent]
+    python -m pipeline.stages.warmup
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ ROWS = 300
 DIMENSIONS = 16
 
 
-def warm_up(nndescent: bool = False, seed: int = 42) -> dict:
+def warm_up(seed: int = 42) -> dict:
     """Run the UMAP and cluster stages' compiled paths on random data; returns seconds per step."""
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -52,27 +53,22 @@ def warm_up(nndescent: bool = False, seed: int = 42) -> dict:
     cluster_stage.final_labels(raw, cluster_stage.manifold_knn(manifold), manifold)
     timings["cluster_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    # exact kNN above one block (its column pass) and a query search (an update's placement)
+    # exact kNN above one block (its column pass), the cell search and a query search (an update)
     blocks = rng.normal(size=(nearest.SELF_BLOCK + 8, 4)).astype(np.float32)
     nearest.query_knn(blocks[:50], blocks[50:100], 3)
     nearest.self_knn(blocks, 3)
-    timings["exact_knn_s"] = time.perf_counter() - t
-    if nndescent:
-        t = time.perf_counter()
-        rows = int(np.sqrt(fit.EXACT_KNN_MAX_COST / (DIMENSIONS + 128))) + 1
-        big = rng.normal(size=(rows, DIMENSIONS)).astype(np.float32)
-        fit.compute_knn(big, k, seed)
-        timings["nndescent_s"] = time.perf_counter() - t
+    nearest.cell_self_knn(blocks, 3, n_probe=2)
+    centres = nearest.cell_centres(blocks, 16, np.random.default_rng(0))
+    nearest.cell_search(blocks, blocks[:300], 3, centres, 2)
+    timings["knn_s"] = time.perf_counter() - t
     return {key: round(value, 2) for key, value in timings.items()}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nndescent", action="store_true",
-                        help="also compile NN-descent, used for archives above ~60,000 tweets (~1 min more)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    timings = warm_up(nndescent=args.nndescent)
+    timings = warm_up()
     steps = ", ".join(f"{key[:-2]} {value:.1f} s" for key, value in timings.items())
     print(f"compiled the map's kernels in {time.perf_counter() - started:.1f} s ({steps})", flush=True)
     return 0

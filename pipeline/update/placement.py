@@ -6,25 +6,21 @@ the similarity-weighted mean of their coordinates on each manifold. Its cluster 
 rank-weighted vote of the same neighbours' clusters, as the cluster stage assigns noise.
 
 Small updates search exactly. Large ones (12K new against 200K old is 6e11 multiply-adds,
-43 s on 2 cores) search coarse cells instead: a few rounds of spherical k-means on a
-sample give ~2·sqrt(n) cell centres, every old row joins its nearest centre, and each new
-row is compared only with the rows of its ``n_probe`` nearest cells (2 s; measured on the
-200K + 12K benchmark: 99.4 % of the returned neighbours are as similar as the exact k-th).
+43 s on 2 cores) search coarse cells instead (``pipeline.core.nearest.cell_search``; 2 s,
+and on the 200K + 12K benchmark 99.4 % of the returned neighbours are as similar as the
+exact k-th).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from pipeline.core.nearest import query_knn
+from pipeline.core.nearest import DEFAULT_PROBE, cell_centres, cell_search, n_cells, query_knn
 
 #: neighbours per new point (the cluster stage's noise vote uses 15 too)
 DEFAULT_NEIGHBORS = 15
-_ASSIGN_ROWS = 50_000
 #: new x old pairs up to which the exact search is cheap enough (1.2K x 20K: 1 s on 2 cores)
 EXACT_CELLS = 25_000_000
-#: cells each new row searches; 32 of ~900 found 99.4 % of exact-quality neighbours at 200K
-DEFAULT_PROBE = 32
 
 
 def nearest_old(old: np.ndarray, new: np.ndarray, k: int = DEFAULT_NEIGHBORS, *,
@@ -47,71 +43,6 @@ def nearest_old(old: np.ndarray, new: np.ndarray, k: int = DEFAULT_NEIGHBORS, *,
 def exact_nearest(old: np.ndarray, new: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` (``pipeline.core.nearest``: blocked products, bounded memory at any size)."""
     return query_knn(old, new, k)
-
-
-def n_cells(n_old: int) -> int:
-    """Coarse cells for ``n_old`` rows: ~2·sqrt(n), so a cell holds ~sqrt(n)/2 rows."""
-    return int(min(max(16, 2 * np.sqrt(n_old)), 4096))
-
-
-def cell_centres(old: np.ndarray, cells: int, rng: np.random.Generator, rounds: int = 3) -> np.ndarray:
-    """Unit cell centres from a few rounds of spherical k-means on a sample of ``old``."""
-    sample = old[np.sort(rng.choice(len(old), min(len(old), 40 * cells), replace=False))]
-    centres = sample[rng.choice(len(sample), min(cells, len(sample)), replace=False)].copy()
-    for _ in range(rounds):
-        nearest = np.argmax(sample @ centres.T, axis=1)
-        sums = np.zeros_like(centres)
-        np.add.at(sums, nearest, sample)
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        # a centre nobody chose keeps its place rather than collapsing to zero
-        centres = np.where(norms > 0, sums / np.maximum(norms, 1e-12), centres)
-    return centres
-
-
-def cell_search(old: np.ndarray, new: np.ndarray, k: int, centres: np.ndarray,
-                n_probe: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` old rows of each new row among the rows of its ``n_probe`` nearest cells."""
-    cells = len(centres)
-    home = np.concatenate([np.argmax(old[s:s + _ASSIGN_ROWS] @ centres.T, axis=1)
-                           for s in range(0, len(old), _ASSIGN_ROWS)])
-    members, member_bounds = _grouped(home, cells)
-    probes = _top_k(new @ centres.T, min(n_probe, cells))[0]
-    asking = np.repeat(np.arange(len(new)), probes.shape[1])
-    askers, asker_bounds = _grouped(probes.ravel(), cells)
-    best_i = np.zeros((len(new), k), dtype=np.int64)
-    best_s = np.full((len(new), k), -np.inf, dtype=np.float32)
-    for cell in range(cells):
-        rows = members[member_bounds[cell]:member_bounds[cell + 1]]
-        queries = asking[askers[asker_bounds[cell]:asker_bounds[cell + 1]]]
-        if len(rows) == 0 or len(queries) == 0:
-            continue
-        top, scores = _top_k(new[queries] @ old[rows].T, k)
-        both_i = np.concatenate([best_i[queries], rows[top]], axis=1)
-        both_s = np.concatenate([best_s[queries], scores], axis=1)
-        keep, best_s[queries] = _top_k(both_s, k)
-        best_i[queries] = np.take_along_axis(both_i, keep, axis=1)
-    short = ~np.isfinite(best_s[:, -1])  # its cells held fewer than k rows in all
-    if short.any():
-        best_i[short], best_s[short] = exact_nearest(old, new[short], k)
-    return _sorted(best_i, best_s)
-
-
-def _grouped(keys: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of ``keys`` sorted by key, and where each key's run starts (``groups + 1`` bounds)."""
-    order = np.argsort(keys, kind="stable")
-    return order, np.searchsorted(keys[order], np.arange(groups + 1))
-
-
-def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column positions and values of each row's ``k`` largest scores (unordered)."""
-    k = min(k, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    return top, np.take_along_axis(scores, top, axis=1)
-
-
-def _sorted(idx: np.ndarray, sim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(-sim, axis=1, kind="stable")
-    return np.take_along_axis(idx, order, axis=1), np.take_along_axis(sim, order, axis=1)
 
 
 def neighbour_weights(sim: np.ndarray) -> np.ndarray:

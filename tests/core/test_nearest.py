@@ -81,3 +81,29 @@ def test_results_do_not_depend_on_the_thread_count():
 def test_self_knn_refuses_more_neighbours_than_rows():
     with pytest.raises(ValueError, match="k=5 neighbours asked of 4 rows"):
         nearest.self_knn(np.ones((4, 3), dtype=np.float32), 5)
+
+
+def test_cell_self_knn_finds_nearly_the_exact_graph_and_is_seeded():
+    X = clustered(6_000, 32, seed=4, duplicates=40)
+    exact_idx, exact_sims = nearest.self_knn(X, 10)
+    idx, sims = nearest.cell_self_knn(X, 10, n_probe=16, seed=1)
+    assert np.array_equal(idx[:, 0], np.arange(len(X)))  # itself first, its duplicates after
+    assert len(set(idx[X[:, 0] == X[0, 0]][:, 0])) == (X[:, 0] == X[0, 0]).sum()
+    assert all(len(set(row)) == 10 for row in idx[:500])
+    full_sims = np.einsum("nd,nkd->nk", nearest.unit_rows(X), nearest.unit_rows(X)[idx])
+    np.testing.assert_allclose(full_sims[:, 1:], sims[:, 1:], atol=1e-5)  # sims belong to the rows
+    quality = (sims[:, 1:] >= exact_sims[:, -1:] - 1e-6).mean()
+    assert quality > 0.99
+    again = nearest.cell_self_knn(X, 10, n_probe=16, seed=1)
+    assert np.array_equal(idx, again[0]) and np.array_equal(sims, again[1])
+    narrow = (nearest.cell_self_knn(X, 10, n_probe=1, seed=1)[1][:, 1:] >= exact_sims[:, -1:] - 1e-6).mean()
+    assert narrow < quality  # the cells really bound the search
+
+
+def test_cell_search_falls_back_to_the_exact_search_where_cells_hold_too_few_rows():
+    X = nearest.unit_rows(clustered(400, 8, seed=5))
+    centres = nearest.cell_centres(X, 64, np.random.default_rng(0))  # ~6 rows a cell
+    idx, sims = nearest.cell_search(X, X, 12, centres, 1, queries_are_base=True, index_dtype=np.int32)
+    assert np.isfinite(sims).all() and (idx >= 0).all()
+    assert np.array_equal(idx[:, 0], np.arange(400))
+    assert all(len(set(row)) == 12 for row in idx)
