@@ -79,7 +79,7 @@ def child(stage: str, data_dir: str, dataset_name: str, opts: dict) -> dict:
             display_fit_s=shown["timings"]["fit_s"], cluster_fit_s=clustered["timings"]["fit_s"],
             cluster_spectral_s=clustered["timings"]["spectral_s"],
             display_epochs=shown["n_epochs"], cluster_epochs=clustered["n_epochs"],
-            fits_side_by_side=shown["fits_side_by_side"], knn_threads=shown["knn_threads"])
+            fits_side_by_side=shown["fits_side_by_side"], knn=shown.get("knn"), knn_probe=shown.get("knn_probe"))
     elif stage == "cluster":
         from pipeline.stages.cluster.stage import run_cluster
 

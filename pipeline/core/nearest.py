@@ -20,7 +20,9 @@ at any thread count.
 
 from __future__ import annotations
 
-import pipeline.core.numba_env  # noqa: F401,I001  (before numba: kernels cache in NUMBA_CACHE_DIR)
+# isort: off
+import pipeline.core.numba_env  # noqa: F401  (before numba: kernels cache in NUMBA_CACHE_DIR)
+# isort: on
 import numba
 import numpy as np
 

@@ -66,7 +66,7 @@ def warm_up(seed: int = 42) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    args = parser.parse_args(argv)
+    parser.parse_args(argv)
     started = time.perf_counter()
     timings = warm_up()
     steps = ", ".join(f"{key[:-2]} {value:.1f} s" for key, value in timings.items())

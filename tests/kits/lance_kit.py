@@ -188,7 +188,7 @@ class CloudStub:
             return 200, {"indexes": []}
         if op == "query":  # always an empty result (filters are not evaluated) as an Arrow IPC file
             sink = io.BytesIO()
-            with pa.ipc.new_file(sink, self.tables[table].schema) as writer:
+            with pa.ipc.new_file(sink, self.tables[table].schema):
                 pass
             return 200, sink.getvalue()
         return 200, {}

@@ -1,4 +1,4 @@
-"""UMAP building blocks shared by both manifolds: spectral init, epochs, kernel cache, NN-descent runs."""
+"""UMAP building blocks shared by both manifolds: spectral init, epochs, kernel cache, cell-kNN runs."""
 
 from __future__ import annotations
 
@@ -94,12 +94,13 @@ def test_epoch_defaults():
 
 
 def test_library_kernels_are_cached_between_processes(tmp_path):
-    """umap-learn declares these kernels without cache=True: a process must still leave them in
+    """umap-learn declares these kernels without cache=True (and our epoch loop compiles its single-epoch
+    function again, without the GIL): a process must still leave them in
     NUMBA_CACHE_DIR for the next one (the rest of the suite's cache is reused to keep this quick)."""
     import shutil
 
     wanted = {"umap_.smooth_knn_dist", "umap_.compute_membership_strengths",
-              "layouts._optimize_layout_euclidean_single_epoch"}
+              "layouts._optimize_layout_euclidean_single_epoch_nogil"}
     cache = tmp_path / "cache"
     shutil.copytree(os.environ["NUMBA_CACHE_DIR"], cache, dirs_exist_ok=True)
     for path in cache.rglob("*"):
@@ -117,15 +118,15 @@ def test_library_kernels_are_cached_between_processes(tmp_path):
     assert wanted <= {p.name.split("-")[0] for p in cache.rglob("*.nbi")}
 
 
-def test_nn_descent_runs_are_reproducible_and_side_by_side_changes_nothing(mapped_dataset, tmp_path, monkeypatch):
-    """Above the exact-kNN size: NN-descent on a fixed thread count, our spectral solve, and the
-    two fits in two processes still give the very same bytes for the same seed."""
+def test_cell_knn_runs_are_reproducible_and_side_by_side_changes_nothing(mapped_dataset, tmp_path, monkeypatch):
+    """Above the exact-kNN size: the coarse-cell kNN search, our spectral solve, and the two fits
+    in two processes still give the very same bytes for the same seed."""
     from pipeline.stages.umap import fit
 
-    monkeypatch.setattr(fit, "EXACT_KNN_MAX_COST", 4_096 ** 2 * (48 + 128))  # NN-descent at a test's size
+    monkeypatch.setattr(fit, "EXACT_KNN_MAX_COST", 4_096 ** 2 * (48 + 128))  # cells at a test's size
     ds = copy_dataset(mapped_dataset, tmp_path)
     n = 4_096 + 1000
-    assert fit.uses_nn_descent(n, 48) and not fit.uses_nn_descent(4_096, 48)
+    assert not fit.uses_exact_knn(n, 48) and fit.uses_exact_knn(4_096, 48)
     with ds.new_artifact("embedding") as art:
         with h5py.File(art.path(".h5"), "w") as h5:
             h5.create_dataset("embeddings", data=blobs(n))
@@ -139,9 +140,7 @@ def test_nn_descent_runs_are_reproducible_and_side_by_side_changes_nothing(mappe
     display, cluster = (ds.sidecar(i) for i in again)
     assert (display["n_epochs"], cluster["n_epochs"]) == (40, 30)
     assert display["fits_side_by_side"] is True and display["init"] == "spectral"
-    from numba import config as numba_config
-
-    assert display["knn_threads"] == min(2, numba_config.NUMBA_NUM_THREADS)
+    assert (display["knn"], display["knn_probe"]) == ("cells", fit.KNN_PROBE)
     assert {"knn_s", "graph_s", "spectral_s", "fit_s"} <= set(cluster["timings"])
     xy = load_umap(ds, again[0])
     assert len(xy) == n and xy.min().tolist() == [-1.0, -1.0]

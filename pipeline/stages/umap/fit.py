@@ -20,16 +20,20 @@ from typing import Optional
 
 import numpy as np
 
-from pipeline.core.nearest import self_knn
+from pipeline.core.nearest import cell_self_knn, self_knn
+from pipeline.stages.umap.epochs import optimize_layout
 from pipeline.stages.umap.numba_cache import cache_library_kernels
 
 METRIC = "cosine"
-# Exact kNN (``pipeline.core.nearest``) while rows² x (dimensions + 128) stays under this: about
-# 60K rows of 256-d or 35K of 1024-d vectors. Measured on 2 cores with 256-d vectors: 8.5 s at
-# 50K rows, while NN-descent took 16 s there (13 s of it compiling the outer loops numba cannot
-# cache, paid by every process); the scan costs about as much per pair as 128 more dimensions.
-EXACT_KNN_MAX_COST = 60_000 ** 2 * (256 + 128)
-SEEDED_KNN_THREADS = 2  # NN-descent is deterministic for a fixed thread count, not across counts
+# Exact kNN (``pipeline.core.nearest``) while rows² x (dimensions + 128) stays under this (30K
+# rows of 256-d vectors, 15K of 1024-d: ~3 s); above, a coarse-cell search. The scan costs about
+# as much per pair as 128 more dimensions.
+EXACT_KNN_MAX_COST = 30_000 ** 2 * (256 + 128)
+# Cells each point searches above the exact size. On realistic synthetic tweets (256-d), share of
+# neighbours as similar as the exact 15th: 24 cells 0.995 in 16.8 s at 212K (NN-descent 0.994 in
+# 28.6 s, 13 s of it compiling loops numba cannot cache, in every process); 32 cells 0.998 at 50K
+# in 4.8 s (exact 8.5 s, NN-descent 0.998 in 16 s).
+KNN_PROBE = 24
 OWN_SPECTRAL_MIN_ROWS = 4096
 # ARPACK's tolerance is relative to the eigenvalue: ~1 here, but the gaps between the wanted
 # eigenvalues can be ~1e-5 (umap-learn's 1e-4 is relative to the gaps themselves).
@@ -41,43 +45,34 @@ CLUSTER_EPOCHS_LARGE = 60  # measured: the same HDBSCAN clusters as 200 epochs a
 UMAP_SMALL_DATA_ROWS = 10_000  # umap-learn uses 500 epochs up to here, 200 above
 
 
-def exact_cosine_knn(X: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine kNN as UMAP expects it: (int32 indices, float32 distances), self first at 0."""
-    indices, sims = self_knn(X, n_neighbors)
-    dists = np.maximum(1.0 - sims, 0.0)
-    dists[:, 0] = 0.0
-    return indices, dists
-
-
-def knn_threads(seed: Optional[int]) -> int:
-    """Threads for NN-descent: a fixed count when seeded (its result depends on the count)."""
-    if seed is None:
-        return -1
-    from numba import config
-
-    return int(min(SEEDED_KNN_THREADS, config.NUMBA_NUM_THREADS))
-
-
-def uses_nn_descent(n_rows: int, dimensions: int) -> bool:
-    """Whether :func:`compute_knn` approximates (NN-descent) rather than computing the exact graph."""
-    return n_rows ** 2 * (dimensions + 128) > EXACT_KNN_MAX_COST
+def uses_exact_knn(n_rows: int, dimensions: int) -> bool:
+    """Whether :func:`compute_knn` computes the exact graph rather than searching coarse cells."""
+    return n_rows ** 2 * (dimensions + 128) <= EXACT_KNN_MAX_COST
 
 
 def compute_knn(X: np.ndarray, n_neighbors: int, seed: Optional[int]) -> tuple[np.ndarray, np.ndarray]:
-    """The cosine kNN graph both manifolds share: (indices, distances).
+    """The cosine kNN graph both manifolds share: (int32 indices, float32 distances), self first.
 
-    Up to ``EXACT_KNN_MAX_COST`` the graph is exact (umap-learn itself goes exact below 4,096
-    rows), which also spares NN-descent's per-process compilation; larger data uses NN-descent.
+    Exact up to ``EXACT_KNN_MAX_COST`` (umap-learn itself goes exact below 4,096 rows); larger
+    data searches ``KNN_PROBE`` coarse cells per point, seeded, the same at any thread count.
     """
-    if not uses_nn_descent(*np.shape(X)):
-        return exact_cosine_knn(X, n_neighbors)
-    cache_library_kernels()
-    from umap.umap_ import nearest_neighbors
+    if uses_exact_knn(*np.shape(X)):
+        indices, sims = self_knn(X, n_neighbors)
+    else:
+        indices, sims = cell_self_knn(X, n_neighbors, KNN_PROBE, seed=0 if seed is None else seed)
+    return indices, _distances(sims)
 
-    random_state = np.random.RandomState(seed) if seed is not None else None
-    indices, dists, _ = nearest_neighbors(X, n_neighbors, METRIC, {}, False, random_state,
-                                          low_memory=True, n_jobs=knn_threads(seed))
-    return indices, dists
+
+def exact_cosine_knn(X: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine kNN as UMAP expects it: (int32 indices, float32 distances), self first at 0."""
+    indices, sims = self_knn(X, n_neighbors)
+    return indices, _distances(sims)
+
+
+def _distances(sims: np.ndarray) -> np.ndarray:
+    dists = np.maximum(1.0 - sims, 0.0)
+    dists[:, 0] = 0.0
+    return dists
 
 
 def fuzzy_graph(n_rows: int, knn: tuple[np.ndarray, np.ndarray], n_neighbors: int):
@@ -195,18 +190,21 @@ def embed_graph(graph, init: np.ndarray, *, min_dist: float, n_epochs: int, seed
                 tqdm_kwds: Optional[dict] = None) -> np.ndarray:
     """umap-learn's epoch loop on a shared graph; float32 (N x n_components).
 
-    Seeded runs optimise on one thread (umap-learn's parallel loop is not reproducible).
+    Seeded runs go through :mod:`pipeline.stages.umap.epochs` (umap-learn's single-epoch
+    function on two threads, reproducibly); unseeded ones through umap-learn's own parallel loop.
     """
     cache_library_kernels()
     from umap.umap_ import find_ab_params, simplicial_set_embedding
 
     a, b = find_ab_params(1.0, min_dist)
-    random_state = np.random.RandomState(seed) if seed is not None else np.random.mtrand._rand
-    coords, _ = simplicial_set_embedding(
-        None, graph.tocoo(copy=True), init.shape[1], 1.0, a, b, 1.0, 5, int(n_epochs), init,
-        random_state, METRIC, {}, False, {}, False,
-        parallel=seed is None, verbose=False, tqdm_kwds=tqdm_kwds or {"disable": True},
-    )
+    if seed is not None:
+        coords = optimize_layout(graph, init, a=a, b=b, n_epochs=int(n_epochs), seed=seed, tqdm_kwds=tqdm_kwds)
+    else:
+        coords, _ = simplicial_set_embedding(
+            None, graph.tocoo(copy=True), init.shape[1], 1.0, a, b, 1.0, 5, int(n_epochs), init,
+            np.random.mtrand._rand, METRIC, {}, False, {}, False,
+            parallel=True, verbose=False, tqdm_kwds=tqdm_kwds or {"disable": True},
+        )
     coords = np.asarray(coords, dtype=np.float32)
     if not np.isfinite(coords).all():
         raise RuntimeError("UMAP produced non-finite coordinates; check the embeddings for duplicates/NaNs")

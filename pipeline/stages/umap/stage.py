@@ -5,30 +5,24 @@ The kNN graph and UMAP's fuzzy graph are computed once and shared by both fits
 display manifold (``purpose=display``) has ``x, y`` scaled per axis to [-1, 1]; the cluster
 manifold (``purpose=cluster``, ``min_dist=0``) keeps raw ``dim_0..dim_9`` for HDBSCAN. Each
 is a ``umap-NNN`` artifact whose sidecar names its sibling. A seed makes the output
-reproducible (the epoch loops then run on one thread each, side by side in two processes);
-``seed=None`` lets every step use every core.
+reproducible (each epoch loop runs on two threads in a way that gives the same bytes on any
+machine, ``pipeline.stages.umap.epochs``, and the two fits run side by side in two
+processes); ``seed=None`` uses umap-learn's own parallel loop.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import time
 from pathlib import Path
 from typing import Optional
 
 # Before numba is imported anywhere: compile UMAP's kernels once per machine, not per process.
-os.environ.setdefault(
-    "NUMBA_CACHE_DIR",
-    str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tweetscope" / "numba"),
-)
-
-if "numba" in __import__("sys").modules:  # imported earlier (e.g. by datashader): re-read the env
-    from numba.core import config as _numba_config
-
-    _numba_config.reload_config()
+# isort: off
+import pipeline.core.numba_env  # noqa: F401
+# isort: on
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -37,12 +31,14 @@ import param  # noqa: E402
 from pipeline.core.config import StageConfig  # noqa: E402
 from pipeline.core.errors import LineageError  # noqa: E402
 from pipeline.core.machine import available_cores  # noqa: E402
+from pipeline.core.nearest import n_cells  # noqa: E402
 from pipeline.core.progress import Progress, null_progress  # noqa: E402
 from pipeline.core.workspace import Dataset, WorkspaceError  # noqa: E402
 from pipeline.stages import lineage  # noqa: E402
 from pipeline.stages.embed.stage import load_embeddings  # noqa: E402
 from pipeline.stages.umap.fit import (  # noqa: E402
     CLUSTER_EPOCHS_LARGE,
+    KNN_PROBE,
     METRIC,
     cluster_epochs,
     compute_knn,
@@ -50,9 +46,8 @@ from pipeline.stages.umap.fit import (  # noqa: E402
     embed_graph,
     fuzzy_graph,
     initial_layout,
-    knn_threads,
     spectral_init,
-    uses_nn_descent,
+    uses_exact_knn,
 )
 
 MIN_ROWS = 15
@@ -204,9 +199,9 @@ class _EpochReporter(io.TextIOBase):
 def _fit_side_by_side(n_rows: int, seed: Optional[int], setting: str) -> bool:
     """Whether to fit the two manifolds in two processes at once.
 
-    A seeded fit runs on one thread, so on a multi-core machine the display fit can go
-    to a second process while this one fits the cluster manifold: the same two
-    deterministic fits in less wall time. Unseeded fits already use every core.
+    The display fit can go to a second process while this one fits the cluster manifold:
+    the same two deterministic fits in less wall time (each fit's two threads do not keep
+    two cores fully busy). Unseeded fits use umap-learn's parallel loop in one process.
     Small data is not worth the second process's start-up.
     """
     if setting == "never" or seed is None:
@@ -270,7 +265,7 @@ def run_umap(
         raise LineageError(f"{embedding_id} contains NaN/inf values; embed again")
     n = len(X)
     k = effective_n_neighbors(n, config.n_neighbors)
-    approximate = uses_nn_descent(n, X.shape[1])
+    exact_knn = uses_exact_knn(n, X.shape[1])
     seed = config.seed
     dims = config.cluster_dimensions
     epochs = {"display": display_epochs(n, config.n_epochs),
@@ -279,7 +274,7 @@ def run_umap(
     timings: dict[str, float] = {}
 
     with _display_worker(side_by_side) as worker:
-        note = "; NN-descent compiles for ~15 s in a new process" if approximate else ""
+        note = "" if exact_knn else f", searching {KNN_PROBE} cells of {n_cells(n)} per point"
         progress.update(0, 100, f"kNN graph ({n:,} points, k={k}{note})")
         t = time.perf_counter()
         knn = compute_knn(X, k, seed)
@@ -332,8 +327,8 @@ def run_umap(
         "seed": seed,
         "shared_knn": True,
         "init": "spectral",
-        "knn": "nn-descent" if approximate else "exact",
-        "knn_threads": knn_threads(seed) if approximate else None,
+        "knn": "exact" if exact_knn else "cells",
+        "knn_probe": None if exact_knn else KNN_PROBE,
         "fits_side_by_side": side_by_side,
     }
     # what ran, not what was asked for (epoch defaults and 'auto' resolved)
