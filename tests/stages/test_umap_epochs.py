@@ -27,11 +27,18 @@ def test_the_same_layout_on_any_number_of_threads():
     from umap.umap_ import find_ab_params
 
     a, b = find_ab_params(1.0, 0.1)
-    two = epochs.optimize_layout(graph, init, a=a, b=b, n_epochs=60, seed=3)
-    one = epochs.optimize_layout(graph, init, a=a, b=b, n_epochs=60, seed=3, threads=1)
+    two = epochs.optimize_layout(graph, init, a=a, b=b, n_epochs=60, seed=3, parts=2)
+    one = epochs.optimize_layout(graph, init, a=a, b=b, n_epochs=60, seed=3, parts=2, threads=1)
+    calls = []
+
+    def switching() -> int:  # a sibling fit finishing half way: 1 thread, then 2
+        calls.append(1)
+        return 1 if len(calls) < 240 else 2
+
+    switched = epochs.optimize_layout(graph, init, a=a, b=b, n_epochs=60, seed=3, parts=2, threads=switching)
     assert two.dtype == np.float32 and two.shape == init.shape
-    assert np.array_equal(one, two)
-    other_seed = epochs.optimize_layout(graph, init, a=a, b=b, n_epochs=60, seed=4)
+    assert np.array_equal(one, two) and np.array_equal(switched, two) and len(calls) == 60 * epochs.SYNCS
+    other_seed = epochs.optimize_layout(graph, init, a=a, b=b, n_epochs=60, seed=4, parts=2)
     assert not np.array_equal(two, other_seed)
 
 
@@ -47,15 +54,20 @@ def test_bands_split_the_points_by_position_and_balance_the_work(parts):
     assert np.all(np.abs(shares - 1 / parts) < 0.01)
 
 
-def test_as_good_as_umaps_own_single_threaded_loop():
-    """The two-thread loop separates the topics as well as umap-learn's loop does."""
+def test_one_band_is_umaps_own_loop_and_two_bands_are_as_good():
+    """Below BANDS_MIN_ROWS the loop is umap-learn's single-threaded loop, byte for byte; two bands
+    separate the topics as well."""
     from umap.umap_ import find_ab_params, simplicial_set_embedding
 
     X, topic, graph, init = blob_graph()
+    assert len(X) < epochs.BANDS_MIN_ROWS
     ours = fit.embed_graph(graph, init, min_dist=0.1, n_epochs=200, seed=42)
     a, b = find_ab_params(1.0, 0.1)
     theirs, _ = simplicial_set_embedding(None, graph.tocoo(copy=True), 2, 1.0, a, b, 1.0, 5, 200, init,
                                          np.random.RandomState(42), "cosine", {}, False, {}, False,
                                          parallel=False, verbose=False, tqdm_kwds={"disable": True})
-    assert topic_accuracy(ours, topic) >= topic_accuracy(theirs, topic) - 0.02
-    assert topic_accuracy(ours, topic) > 0.9
+    assert np.array_equal(ours, theirs)
+    bands = epochs.optimize_layout(graph, init, a=a, b=b, n_epochs=200, seed=42, parts=2)
+    assert not np.array_equal(bands, theirs)
+    assert topic_accuracy(bands, topic) >= topic_accuracy(theirs, topic) - 0.02
+    assert topic_accuracy(bands, topic) > 0.9

@@ -16,12 +16,14 @@ from __future__ import annotations
 import functools
 import types
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 
-#: runs of edges optimised side by side (fixed, so results do not depend on the machine)
+#: bands of points optimised side by side (fixed, so results do not depend on the machine)
 PARTITIONS = 2
+#: smaller graphs keep one band: exactly umap-learn's single-threaded loop (a fit takes seconds)
+BANDS_MIN_ROWS = 20_000
 #: merges per epoch: each band's edges go in this many pieces, the bands' moves merged after each.
 #: 50K realistic tweets, share of map neighbours as similar as the 24th embedding neighbour
 #: (seeds 42/7): umap-learn's loop 0.1465/0.1475 in 22.6 s; here 1 merge 0.1421/0.1427 in 12 s,
@@ -79,16 +81,23 @@ def point_owners(position: np.ndarray, work: np.ndarray, parts: int) -> np.ndarr
 
 def optimize_layout(graph, init: np.ndarray, *, a: float, b: float, n_epochs: int, seed: int,
                     gamma: float = 1.0, initial_alpha: float = 1.0, negative_sample_rate: float = 5.0,
-                    tqdm_kwds: Optional[dict] = None, parts: int = PARTITIONS,
-                    threads: Optional[int] = None, syncs: int = SYNCS) -> np.ndarray:
-    """UMAP's epochs over ``graph`` from ``init`` (N x dim), reproducibly: ``parts`` runs of edges
-    on ``threads`` threads (default one per run; the result is the same for any count)."""
+                    tqdm_kwds: Optional[dict] = None, parts: Optional[int] = None,
+                    threads: Union[int, Callable[[], int], None] = None, syncs: int = SYNCS) -> np.ndarray:
+    """UMAP's epochs over ``graph`` from ``init`` (N x dim), reproducibly.
+
+    ``parts`` bands (default: ``PARTITIONS`` from ``BANDS_MIN_ROWS`` points, else one) run on
+    ``threads`` threads: a number, or a function asked before every merge (a fit beside another
+    one on a 2-core machine takes the second core when the other finishes). The result is the
+    same for any thread count.
+    """
     from tqdm.auto import tqdm
     from umap.umap_ import INT32_MAX, INT32_MIN, make_epochs_per_sample
 
     kernel = epoch_kernel()
     graph = prepare_graph(graph, n_epochs)
     n_vertices = graph.shape[1]
+    if parts is None:
+        parts = PARTITIONS if n_vertices >= BANDS_MIN_ROWS else 1
     epochs_per_sample = make_epochs_per_sample(graph.data, n_epochs)
     head, tail = graph.row, graph.col
     random_state = np.random.RandomState(seed)
@@ -117,13 +126,21 @@ def optimize_layout(graph, init: np.ndarray, *, a: float, b: float, n_epochs: in
                every_negative, next_negative, next_sample, n, False,
                no_density, no_density, 0, 0, 0, 0, no_density, no_density, 0)
 
+    def thread_count() -> int:
+        wanted = threads() if callable(threads) else (threads or parts)
+        return max(1, int(wanted))
+
     alpha = initial_alpha
-    with ThreadPoolExecutor(max_workers=threads or parts) as pool:
+    with ThreadPoolExecutor(max_workers=parts) as pool:
         for n in tqdm(range(n_epochs), **(tqdm_kwds or {"disable": True})):
             for step in steps:
                 copies = [layout.copy() for _ in step]
-                for future in [pool.submit(one_epoch, run, copy, n, alpha) for run, copy in zip(step, copies)]:
-                    future.result()
+                if len(step) > 1 and thread_count() > 1:
+                    for future in [pool.submit(one_epoch, run, copy, n, alpha) for run, copy in zip(step, copies)]:
+                        future.result()
+                else:
+                    for run, copy in zip(step, copies):
+                        one_epoch(run, copy, n, alpha)
                 moved = copies[0]
                 for copy in copies[1:]:
                     moved += copy - layout  # fixed order: the same float sum on any machine

@@ -187,18 +187,20 @@ def cluster_epochs(n_rows: int, n_epochs: Optional[int]) -> int:
 
 
 def embed_graph(graph, init: np.ndarray, *, min_dist: float, n_epochs: int, seed: Optional[int],
-                tqdm_kwds: Optional[dict] = None) -> np.ndarray:
+                tqdm_kwds: Optional[dict] = None, threads=None) -> np.ndarray:
     """umap-learn's epoch loop on a shared graph; float32 (N x n_components).
 
     Seeded runs go through :mod:`pipeline.stages.umap.epochs` (umap-learn's single-epoch
-    function on two threads, reproducibly); unseeded ones through umap-learn's own parallel loop.
+    function on two threads, reproducibly; ``threads`` as in ``epochs.optimize_layout``);
+    unseeded ones through umap-learn's own parallel loop.
     """
     cache_library_kernels()
     from umap.umap_ import find_ab_params, simplicial_set_embedding
 
     a, b = find_ab_params(1.0, min_dist)
     if seed is not None:
-        coords = optimize_layout(graph, init, a=a, b=b, n_epochs=int(n_epochs), seed=seed, tqdm_kwds=tqdm_kwds)
+        coords = optimize_layout(graph, init, a=a, b=b, n_epochs=int(n_epochs), seed=seed, tqdm_kwds=tqdm_kwds,
+                                 threads=threads)
     else:
         coords, _ = simplicial_set_embedding(
             None, graph.tocoo(copy=True), init.shape[1], 1.0, a, b, 1.0, 5, int(n_epochs), init,

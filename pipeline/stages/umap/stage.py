@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -212,7 +215,7 @@ def _fit_side_by_side(n_rows: int, seed: Optional[int], setting: str) -> bool:
 
 
 def _warm_up() -> None:
-    """Load umap-learn's compiled epoch loop in the worker while the parent builds the kNN graph."""
+    """Load the compiled epoch loop in the worker while the parent solves the 2-D spectral layout."""
     import scipy.sparse
 
     ring = scipy.sparse.diags([np.ones(19), np.ones(19)], [1, -1], shape=(20, 20), format="csr")
@@ -220,9 +223,27 @@ def _warm_up() -> None:
     embed_graph(ring, init, min_dist=0.1, n_epochs=11, seed=0)
 
 
-def _timed_embed(graph, init: np.ndarray, kwargs: dict) -> tuple[np.ndarray, float]:
+class _CoresWhenSiblingDone:
+    """Threads for a fit running beside its sibling: one core each, both once the sibling is done.
+
+    The sibling says so with a flag file (the two fits are two processes). Results do not depend
+    on the thread count, only the wall time does.
+    """
+
+    def __init__(self, sibling_done: str, cores: int):
+        self.sibling_done, self.cores = sibling_done, cores
+
+    def __call__(self) -> int:
+        return self.cores if os.path.exists(self.sibling_done) else 1
+
+
+def _timed_embed(graph, init: np.ndarray, kwargs: dict, done_flag: Optional[str] = None) -> tuple[np.ndarray, float]:
     started = time.perf_counter()
-    coords = embed_graph(graph, init, **kwargs)
+    try:
+        coords = embed_graph(graph, init, **kwargs)
+    finally:
+        if done_flag:
+            Path(done_flag).touch()
     return coords, time.perf_counter() - started
 
 
@@ -273,18 +294,20 @@ def run_umap(
     side_by_side = _fit_side_by_side(n, seed, config.parallel_fits)
     timings: dict[str, float] = {}
 
-    with _display_worker(side_by_side) as worker:
-        note = "" if exact_knn else f", searching {KNN_PROBE} cells of {n_cells(n)} per point"
-        progress.update(0, 100, f"kNN graph ({n:,} points, k={k}{note})")
-        t = time.perf_counter()
-        knn = compute_knn(X, k, seed)
-        timings["knn_s"] = round(time.perf_counter() - t, 3)
+    note = "" if exact_knn else f", searching {KNN_PROBE} cells of {n_cells(n)} per point"
+    progress.update(0, 100, f"kNN graph ({n:,} points, k={k}{note})")
+    t = time.perf_counter()
+    knn = compute_knn(X, k, seed)
+    timings["knn_s"] = round(time.perf_counter() - t, 3)
 
-        progress.update(25, 100, "fuzzy graph (shared by both manifolds)")
-        t = time.perf_counter()
-        graph = fuzzy_graph(n, knn, k)
-        del knn
-        timings["graph_s"] = round(time.perf_counter() - t, 3)
+    progress.update(25, 100, "fuzzy graph (shared by both manifolds)")
+    t = time.perf_counter()
+    graph = fuzzy_graph(n, knn, k)
+    del knn
+    timings["graph_s"] = round(time.perf_counter() - t, 3)
+    # the display worker starts only now: its start-up (imports, kernels) would slow the kNN
+    # and graph steps, which use both cores, more than it saves
+    with _display_worker(side_by_side) as worker:
         display_args = dict(min_dist=config.min_dist, n_epochs=epochs["display"], seed=seed)
         cluster_args = dict(min_dist=CLUSTER_MIN_DIST, n_epochs=epochs["cluster"], seed=seed)
         # Each manifold starts from its own spectral layout, as in umap-learn. The 2-D one is
@@ -294,24 +317,32 @@ def run_umap(
         display_init = initial_layout(spectral_init(X, graph, 2, seed), 2, seed)
         timings["display_spectral_s"] = round(time.perf_counter() - t, 3)
         if worker is not None:
-            pending = worker.apply_async(_timed_embed, (graph, display_init, display_args))
+            flags = tempfile.mkdtemp(prefix="tweetscope-umap-")
+            display_flag, cluster_flag = os.path.join(flags, "display.done"), os.path.join(flags, "cluster.done")
+            pending = worker.apply_async(_timed_embed, (graph, display_init, {
+                **display_args, "threads": _CoresWhenSiblingDone(cluster_flag, available_cores())}, display_flag))
         t = time.perf_counter()
         cluster_init = initial_layout(spectral_init(X, graph, dims, seed), dims, seed)
         timings["cluster_spectral_s"] = round(time.perf_counter() - t, 3)
         del X
 
         if worker is not None:
-            cluster, cluster_s = _timed_embed(graph, cluster_init, {**cluster_args, "tqdm_kwds": _tqdm(
-                progress, 35, 55, f"cluster {dims}-D (display 2-D alongside)")})
-            while not pending.ready():
-                progress.update(92, 100, "waiting for the display manifold")
-                pending.wait(0.5)
-            display, display_s = pending.get()
+            try:
+                cluster, cluster_s = _timed_embed(graph, cluster_init, {
+                    **cluster_args, "threads": _CoresWhenSiblingDone(display_flag, available_cores()),
+                    "tqdm_kwds": _tqdm(progress, 35, 55, f"cluster {dims}-D (display 2-D alongside)")}, cluster_flag)
+                while not pending.ready():
+                    progress.update(92, 100, "waiting for the display manifold")
+                    pending.wait(0.5)
+                display, display_s = pending.get()
+            finally:
+                shutil.rmtree(flags, ignore_errors=True)
         else:
             display, display_s = _timed_embed(graph, display_init, {
-                **display_args, "tqdm_kwds": _tqdm(progress, 35, 25, "display 2-D")})
+                **display_args, "threads": available_cores(), "tqdm_kwds": _tqdm(progress, 35, 25, "display 2-D")})
             cluster, cluster_s = _timed_embed(graph, cluster_init, {
-                **cluster_args, "tqdm_kwds": _tqdm(progress, 60, 35, f"cluster {dims}-D")})
+                **cluster_args, "threads": available_cores(),
+                "tqdm_kwds": _tqdm(progress, 60, 35, f"cluster {dims}-D")})
         timings["display_fit_s"], timings["cluster_fit_s"] = round(display_s, 3), round(cluster_s, 3)
     progress.update(95, 100, "writing")
     del graph
