@@ -57,9 +57,8 @@ def compute_knn(X: np.ndarray, n_neighbors: int, seed: Optional[int]) -> tuple[n
     data searches ``KNN_PROBE`` coarse cells per point, seeded, the same at any thread count.
     """
     if uses_exact_knn(*np.shape(X)):
-        indices, sims = self_knn(X, n_neighbors)
-    else:
-        indices, sims = cell_self_knn(X, n_neighbors, KNN_PROBE, seed=0 if seed is None else seed)
+        return exact_cosine_knn(X, n_neighbors)
+    indices, sims = cell_self_knn(X, n_neighbors, KNN_PROBE, seed=0 if seed is None else seed)
     return indices, _distances(sims)
 
 
