@@ -18,6 +18,7 @@ import pandas as pd
 from pipeline.stages.cluster.geometry import cluster_shapes
 from pipeline.stages.labels import load_labels
 from pipeline.stages.lineage import default_labels_id
+from pipeline.stages.umap.artifact import load_umap
 
 TWEET_COLUMNS = ["id", "text", "created_at", "favorites", "retweets", "replies", "tweet_type", "username"]
 NOISE_CODE = 255  # palette slot for unassigned points (raw HDBSCAN noise in a re-cluster preview)
@@ -180,7 +181,6 @@ def load_map_data(dataset, umap_id: str, cluster_id: Optional[str]) -> MapData:
     with _CACHE_LOCK:
         if key in cache:
             return cache[key]
-    from pipeline.stages.umap.stage import load_umap
 
     xy = load_umap(dataset, umap_id)
     columns = [c for c in TWEET_COLUMNS]

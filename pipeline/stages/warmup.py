@@ -1,7 +1,7 @@
 """Compile the numba kernels a first map needs, once per install, on a few hundred random points.
 
 On a fresh machine the sample's first map waited ~3 minutes for numba: UMAP's fuzzy graph
-and epoch loop, and fast_hdbscan (compiled when imported, used to extract clusters). All of
+and epoch loop, and fast_hdbscan (compiled when imported, used to extract clusters above 20K points). All of
 those kernels can be cached on disk (``pipeline.stages.umap.numba_cache``), so ``launch.py``
 runs this module right after installing: the studio's first run then loads them from
 ``NUMBA_CACHE_DIR`` instead of compiling. It runs the same functions, with the same dtypes,
@@ -50,6 +50,7 @@ def warm_up(seed: int = 42) -> dict:
     _, tree = cluster_stage.hdbscan_tree(manifold, cluster_config)
     raw = cluster_stage.labels_from_tree(tree, cluster_config.min_cluster_size, cluster_config.cluster_selection_method,
                                          cluster_config.cluster_selection_epsilon)
+    cluster_stage.fast_hdbscan_labels(tree, cluster_config.min_cluster_size, "eom", 0.0)  # large archives' path
     cluster_stage.final_labels(raw, cluster_stage.manifold_knn(manifold), manifold)
     timings["cluster_s"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -59,7 +59,7 @@ from pipeline.stages.links import run_links
 from pipeline.stages.registry import STAGE_NAMES
 from pipeline.stages.runner import run_pipeline
 from pipeline.stages.scope import ScopeConfig, run_scope
-from pipeline.stages.umap.stage import load_umap
+from pipeline.stages.umap.artifact import load_umap
 from pipeline.update.curation import carry_labels
 from pipeline.update.merge import MergeResult, check_same_account, merge_inputs
 from pipeline.update.placement import DEFAULT_NEIGHBORS, grown_clusters, nearest_old, place, vote

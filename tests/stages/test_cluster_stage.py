@@ -10,11 +10,15 @@ import pytest
 
 from pipeline.core.progress import Cancelled, Progress
 from pipeline.stages.cluster.stage import (
+    HDBSCAN_EXTRACT_MAX_POINTS,
     TREE_SUFFIX,
     ClusterConfig,
     assign_noise,
     cluster_geometry,
+    fast_hdbscan_labels,
+    hdbscan_labels,
     hdbscan_tree,
+    labels_from_tree,
     load_clusters,
     manifold_knn,
     manifold_neighbours,
@@ -23,7 +27,7 @@ from pipeline.stages.cluster.stage import (
     run_cluster,
     save_recluster,
 )
-from pipeline.stages.umap.stage import load_umap
+from pipeline.stages.umap.artifact import load_umap
 from support import copy_dataset
 
 
@@ -114,6 +118,24 @@ def test_tree_is_the_one_hdbscan_builds(mapped_dataset):
     dist, idx = manifold_neighbours(doubled, config.min_samples + 1)
     assert (dist[:, 1] == 0).sum() >= len(X[::7])
     assert np.array_equal(mst_tree(doubled, config.min_samples, dist, idx), hdbscan_tree(doubled, config)[1])
+
+
+@pytest.mark.parametrize("method", ["eom", "leaf"])
+def test_both_tree_extractors_find_the_same_clusters(mapped_dataset, method):
+    """Small trees label with hdbscan's extraction, large ones with fast_hdbscan's: the same clusters."""
+    ds = mapped_dataset
+    cid = ds.latest("cluster")
+    with np.load(ds.artifact_path(cid, TREE_SUFFIX)) as saved:
+        tree = saved["single_linkage_tree"]
+    size = ds.sidecar(cid)["params"]["min_cluster_size"]
+    assert len(tree) + 1 <= HDBSCAN_EXTRACT_MAX_POINTS  # the sample takes hdbscan's path
+    for min_cluster_size in (size, max(2, size // 3), size * 2):
+        small = labels_from_tree(tree, min_cluster_size, method)
+        np.testing.assert_array_equal(small, hdbscan_labels(tree, min_cluster_size, method, 0.0))
+        large = fast_hdbscan_labels(tree, min_cluster_size, method, 0.0)
+        assert small.max() >= 1 and ((small < 0) == (large < 0)).all()
+        pairs = set(zip(small[small >= 0].tolist(), large[large >= 0].tolist()))
+        assert len(pairs) == small.max() + 1 == large.max() + 1  # one-to-one: the same partition
 
 
 def test_noise_goes_to_its_neighbours_cluster(mapped_dataset):

@@ -33,6 +33,7 @@ from pipeline.stages.labels.namers import NamerFailure, NamingCancelled, Recordi
 from pipeline.stages.labels.prompts import label_prompt_templates, prompt_key
 from pipeline.stages.labels.table import arrow_table, labels_frame
 from pipeline.stages.lineage import cluster_inputs
+from pipeline.stages.umap.artifact import load_umap
 
 
 class EmbedderAdapter:
@@ -302,7 +303,6 @@ def run_labels(dataset, config: Optional[LabelConfig] = None, progress: Optional
                cluster_id: Optional[str] = None, *, namer: Optional[RecordingNamer] = None) -> str:
     """Label the clusters of ``cluster_id`` (default: the latest) -> new ``toponymy-NNN`` id."""
     from pipeline.stages.cluster.stage import load_clusters
-    from pipeline.stages.umap.stage import load_umap
 
     config = config or LabelConfig()
     progress = progress or null_progress("labels")

@@ -1,5 +1,15 @@
-"""UMAP stage: one kNN graph -> the 2-D display manifold and the cluster manifold."""
+"""UMAP stage: one kNN graph -> the 2-D display manifold and the cluster manifold.
 
-from pipeline.stages.umap.stage import UmapConfig, load_umap, run, run_umap
+The stage module is imported on first use: readers of the coordinates
+(``pipeline.stages.umap.artifact``) need not load the fitting code and numba.
+"""
 
 __all__ = ["UmapConfig", "load_umap", "run", "run_umap"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from pipeline.stages.umap import stage
+
+        return getattr(stage, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

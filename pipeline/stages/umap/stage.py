@@ -36,9 +36,10 @@ from pipeline.core.errors import LineageError  # noqa: E402
 from pipeline.core.machine import available_cores  # noqa: E402
 from pipeline.core.nearest import n_cells  # noqa: E402
 from pipeline.core.progress import Progress, null_progress  # noqa: E402
-from pipeline.core.workspace import Dataset, WorkspaceError  # noqa: E402
+from pipeline.core.workspace import Dataset  # noqa: E402
 from pipeline.stages import lineage  # noqa: E402
 from pipeline.stages.embed.stage import load_embeddings  # noqa: E402
+from pipeline.stages.umap.artifact import load_umap  # noqa: E402,F401  (re-exported: the stage's reader)
 from pipeline.stages.umap.fit import (  # noqa: E402
     CLUSTER_EPOCHS_LARGE,
     KNN_PROBE,
@@ -410,15 +411,6 @@ def _write_png(xy: np.ndarray, path: Path) -> None:
     ax.set_ylim(-1.05, 1.05)
     ax.set_axis_off()
     fig.savefig(path, format="png")
-
-
-def load_umap(dataset: Dataset, umap_id: Optional[str] = None, purpose: str = "display") -> pd.DataFrame:
-    """The coordinates of ``umap_id`` (latest of ``purpose`` when None): x,y or dim_0..dim_k."""
-    umap_id = dataset.require("umap", umap_id, purpose=purpose)
-    path = dataset.artifact_path(umap_id, ".parquet")
-    if not path.is_file():
-        raise WorkspaceError(f"{umap_id} of dataset '{dataset.name}' has no {path.name}; run umap again")
-    return pd.read_parquet(path)
 
 
 def run(dataset: Dataset, config: UmapConfig, inputs: dict, progress: Progress) -> str:
