@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from pipeline.core import nearest
+from pipeline.stages.cluster import linkage
 from pipeline.stages.cluster import stage as cluster_stage
 from pipeline.stages.umap import fit
 from pipeline.stages.umap import stage as umap_stage
@@ -50,7 +51,9 @@ def warm_up(seed: int = 42) -> dict:
     _, tree = cluster_stage.hdbscan_tree(manifold, cluster_config)
     raw = cluster_stage.labels_from_tree(tree, cluster_config.min_cluster_size, cluster_config.cluster_selection_method,
                                          cluster_config.cluster_selection_epsilon)
-    cluster_stage.fast_hdbscan_labels(tree, cluster_config.min_cluster_size, "eom", 0.0)  # large archives' path
+    # the large-archive path: compiled linkage labelling and fast_hdbscan's extraction
+    linkage.single_linkage_tree(tree[:, :3])
+    cluster_stage.fast_hdbscan_labels(tree, cluster_config.min_cluster_size, "eom", 0.0)
     cluster_stage.final_labels(raw, cluster_stage.manifold_knn(manifold), manifold)
     timings["cluster_s"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.core.progress import Cancelled, Progress
 from pipeline.stages.cluster.stage import (
-    HDBSCAN_EXTRACT_MAX_POINTS,
+    SMALL_TREE_POINTS,
     TREE_SUFFIX,
     ClusterConfig,
     assign_noise,
@@ -128,7 +128,7 @@ def test_both_tree_extractors_find_the_same_clusters(mapped_dataset, method):
     with np.load(ds.artifact_path(cid, TREE_SUFFIX)) as saved:
         tree = saved["single_linkage_tree"]
     size = ds.sidecar(cid)["params"]["min_cluster_size"]
-    assert len(tree) + 1 <= HDBSCAN_EXTRACT_MAX_POINTS  # the sample takes hdbscan's path
+    assert len(tree) + 1 <= SMALL_TREE_POINTS  # the sample takes hdbscan's path
     for min_cluster_size in (size, max(2, size // 3), size * 2):
         small = labels_from_tree(tree, min_cluster_size, method)
         np.testing.assert_array_equal(small, hdbscan_labels(tree, min_cluster_size, method, 0.0))
@@ -136,6 +136,40 @@ def test_both_tree_extractors_find_the_same_clusters(mapped_dataset, method):
         assert small.max() >= 1 and ((small < 0) == (large < 0)).all()
         pairs = set(zip(small[small >= 0].tolist(), large[large >= 0].tolist()))
         assert len(pairs) == small.max() + 1 == large.max() + 1  # one-to-one: the same partition
+
+
+def test_compiled_linkage_labels_a_spanning_tree_as_hdbscan_does():
+    """Large archives label the MST with our compiled union-find: the bytes of hdbscan's ``label``."""
+    from hdbscan._hdbscan_linkage import label
+
+    from pipeline.stages.cluster.linkage import single_linkage_tree
+
+    rng = np.random.default_rng(5)
+    for n in (2, 3, 500, 20_000):
+        # a random spanning tree over n points, weights with many ties, sorted as mst_tree sorts them
+        ends = np.column_stack([np.arange(1, n), rng.integers(0, np.arange(1, n))])
+        ends = rng.permuted(ends, axis=1)
+        weights = rng.integers(0, max(2, n // 10), n - 1) / 7.0
+        edges = np.column_stack([ends, weights]).astype(np.float64)[rng.permutation(n - 1)]
+        edges = edges[np.argsort(edges[:, 2]), :]
+        ours = single_linkage_tree(edges)
+        assert ours.tobytes() == label(edges).tobytes()
+        assert ours[-1, 3] == n and (np.diff(ours[:, 2]) >= 0).all()
+    with pytest.raises(ValueError):
+        single_linkage_tree(np.zeros((4, 2)))
+
+
+def test_large_tree_path_builds_the_same_tree(mapped_dataset, monkeypatch):
+    """Above SMALL_TREE_POINTS the stage's compiled labelling still saves hdbscan.HDBSCAN's tree."""
+    import pipeline.stages.cluster.stage as cluster_stage
+
+    ds = mapped_dataset
+    side = ds.sidecar(ds.latest("cluster"))
+    X = load_umap(ds, side["clustering_umap_id"]).to_numpy(np.float32)
+    config = ClusterConfig(**side["params"])
+    dist, idx = manifold_neighbours(X, config.min_samples + 1)
+    monkeypatch.setattr(cluster_stage, "SMALL_TREE_POINTS", 0)
+    assert mst_tree(X, config.min_samples, dist, idx).tobytes() == hdbscan_tree(X, config)[1].tobytes()
 
 
 def test_noise_goes_to_its_neighbours_cluster(mapped_dataset):
