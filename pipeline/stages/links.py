@@ -105,9 +105,13 @@ def build_edges(df: pd.DataFrame, deleted: Optional[np.ndarray] = None) -> pd.Da
                 "dst_tweet_id": hits["tweet_id"].to_numpy(),
                 "source_url": url.to_numpy(),
             }))
+    parts = [part for part in parts if len(part)]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EDGE_COLUMNS})
+    # pandas deprecates concatenating all-NA columns (replies carry no URL): join that column apart
+    source_url = np.concatenate([part.pop("source_url").to_numpy(dtype=object) for part in parts])
     edges = pd.concat(parts, ignore_index=True)
+    edges["source_url"] = source_url
     edges["src_tweet_id"] = ids.to_numpy()[edges["src_ls_index"].to_numpy()]
     edges = edges[(edges["src_tweet_id"] != "") & (edges["dst_tweet_id"] != edges["src_tweet_id"])]
     edges = edges.drop_duplicates(["edge_type", "src_tweet_id", "dst_tweet_id"], keep="first")

@@ -1,7 +1,7 @@
 """Hulls and centroids of every cluster of a layer, on the display coordinates.
 
-The computation is the cluster stage's (``pipeline.stages.cluster.geometry.cluster_geometry``: trimmed convex
-hulls), so map outlines and label outlines agree; this adapts its table to one layer.
+The computation is the cluster stage's (``pipeline.stages.cluster.geometry.cluster_geometry``: the outline
+of each cluster's dense core), so map outlines and label outlines agree; this adapts its table to one layer.
 """
 
 from __future__ import annotations
