@@ -472,19 +472,24 @@ def main(argv=None) -> int:
     for rows in args.rows:
         result["sizes"].append(run_size(args.work, rows, args.seed, umap_params, args.stage_timeout, no_network,
                                         args.embed_model))
-        write_results(result, args.out)  # after every size: a long run that dies keeps what it measured
+        write_results(result, args.out, args.rows)  # after every size: a run that dies keeps what it measured
     result["total_run_s"] = round(time.perf_counter() - started, 1)
-    paths = write_results(result, args.out)
+    paths = write_results(result, args.out, args.rows)
     print("\n" + markdown(result))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
-def write_results(result: dict, out: Path) -> list[Path]:
-    """JSON first (the numbers), then the markdown and the plot, each atomically."""
+def write_results(result: dict, out: Path, planned_rows: Optional[list[int]] = None) -> list[Path]:
+    """JSON first (the numbers), then the markdown and the plot, each atomically.
+
+    Files are named after ``planned_rows`` (default: the sizes measured), so a run's partial
+    writes overwrite one set of files instead of leaving one per size.
+    """
     out.mkdir(parents=True, exist_ok=True)
     stamp = result["created_at"][:16].replace(":", "").replace("-", "")
-    sizes = "-".join(f"{s['rows'] // 1000}k" if s["rows"] % 1000 == 0 else str(s["rows"]) for s in result["sizes"])
+    rows = planned_rows or [s["rows"] for s in result["sizes"]]
+    sizes = "-".join(f"{r // 1000}k" if r % 1000 == 0 else str(r) for r in rows)
     paths = []
     for name in (f"compare-{stamp}-{sizes}", "compare-latest"):
         for suffix, render in ((".json", lambda: json.dumps(result, indent=1, default=str) + "\n"),
