@@ -7,16 +7,22 @@ A convex hull of a cluster's points spans the map as soon as the cluster has two
 few far-off members (issue #19). The outline here is a density contour instead: each
 cluster's points are binned on its own small grid, smoothed, and cut at the density level
 above which ``CORE_MASS`` of its points lie; the outline is the contour of the connected
-region holding the most points (the main lobe). The centroid is the mean of the points in
-that region, so a label sits on the cluster's body, not between its lobes.
+region holding the most points (the main lobe). That lobe is then outlined again on a grid of
+its own (``LOBE_MASS`` of its points inside), so a few far-off members, which stretch the first
+grid, do not blur the outline. The centroid is the mean of the lobe's points, so a label sits
+on the cluster's body, not between its lobes.
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import pandas as pd
 
-CORE_MASS = 0.85  # share of a cluster's points above the outline's density level
+CORE_MASS = 0.85  # share of a cluster's points above the first pass's density level (finds the main lobe)
+LOBE_MASS = 0.95  # share of the main lobe's points inside its outline (second pass)
+MIN_LOBE_POINTS = 10  # a smaller main lobe keeps the first pass's outline
 GRID_CELLS = 40  # at most this many grid cells across the longer side of a cluster's box (1–99 % quantiles)…
 CELLS_PER_SQRT_N = 1.2  # …and fewer for small clusters, so a sparse cluster is not cut into islands
 MARGIN_CELLS = 4  # empty cells around the box, so smoothing has room and contours close
@@ -54,18 +60,20 @@ def _group_quantile(values: np.ndarray, group: np.ndarray, starts: np.ndarray, c
     lo, hi = values.min(), values.max()
     order = np.argsort(group + 0.5 * (values - lo) / ((hi - lo) or 1.0))  # by group, then value
     rank = np.ceil((counts - 1) * q) if upper else np.floor((counts - 1) * q)
-    return values[order][starts + rank.astype(np.int64)]
+    # a group with no values (left out of a pass) reads any value: clip its index into range
+    return values[order][np.clip(starts + rank.astype(np.int64), 0, len(values) - 1)]
 
 
 def cluster_shapes(xy: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     """cluster, count, centroid_x, centroid_y, hull for every label ≥ 0, in label order.
 
-    Every cluster at once: one histogram pass over the points into a stack of per-cluster
-    grids, one smoothing, one connected-component labelling; only the contour is traced per
-    cluster (~0.3 s at 212K points / 500 clusters).
+    Two passes over every cluster at once (one histogram pass into a stack of per-cluster grids,
+    one smoothing, one connected-component labelling each; only the contours are traced per
+    cluster, ~0.5 s at 212K points / 500 clusters). The first finds each cluster's main lobe on
+    a grid over its whole 1–99 % box; the second draws that lobe's outline on a grid over the
+    lobe alone. A cluster whose few far-off members stretch its box (repeated-text islands at
+    212K) otherwise got a coarse grid and an outline up to 6× the area of its visible body.
     """
-    from scipy import ndimage
-
     xy = np.asarray(xy, dtype=np.float64)
     labels = np.asarray(labels).astype(np.int64, copy=False)
     columns = ["cluster", "count", "centroid_x", "centroid_y", "hull"]
@@ -82,18 +90,69 @@ def cluster_shapes(xy: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     group_of_label = np.zeros(len(label_counts), dtype=np.int64)
     group_of_label[clusters] = np.arange(k)
     group = group_of_label[labels]
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
 
-    # Each cluster's grid: square cells over its 1–99 % box, with a margin.
-    x_lo = _group_quantile(px, group, starts, counts, BOX_QUANTILE)
-    x_hi = _group_quantile(px, group, starts, counts, 1 - BOX_QUANTILE, upper=True)
-    y_lo = _group_quantile(py, group, starts, counts, BOX_QUANTILE)
-    y_hi = _group_quantile(py, group, starts, counts, 1 - BOX_QUANTILE, upper=True)
-    across = np.clip(CELLS_PER_SQRT_N * np.sqrt(counts), 4, GRID_CELLS)
-    cell = np.maximum(np.maximum(x_hi - x_lo, y_hi - y_lo) / across, MIN_CELL)
+    whole = _main_lobes(px, py, group, k, CORE_MASS)
+    # the second pass: each main lobe with enough points, on its own grid
+    refined = whole.lobe_counts >= MIN_LOBE_POINTS
+    lobe = _main_lobes(px, py, group, k, LOBE_MASS, points=whole.in_lobe, groups=np.flatnonzero(refined))
+    rings, use_lobe = [], np.zeros(k, dtype=bool)
+    for g in range(k):
+        ring = lobe.ring(g) if refined[g] else np.empty((0, 2))
+        use_lobe[g] = len(ring) >= 4
+        rings.append(ring if use_lobe[g] else whole.ring(g))  # no closed outline on the finer grid: the first's
+
+    def pick(name: str) -> np.ndarray:
+        first, second = getattr(whole, name), getattr(lobe, name)
+        return np.where(use_lobe.reshape((-1,) + (1,) * (first.ndim - 1)), second, first)
+
+    hulls = _rings_to_data(rings, pick("x0"), pick("y0"), pick("cell"), pick("bounds"))
+    centroid = pick("centroid")
+    return pd.DataFrame({"cluster": clusters, "count": counts.astype(np.int64), "centroid_x": centroid[:, 0],
+                         "centroid_y": centroid[:, 1], "hull": hulls}, columns=columns)
+
+
+class _Lobes:
+    """Per cluster (k of them): its grid (x0, y0, cell), smoothed density, connected regions,
+    the main region (``best``), the outline's ``level``, the points' ``bounds``, the main
+    lobe's centroid and size; per point: whether it lies in its cluster's main lobe."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def ring(self, g: int) -> np.ndarray:
+        """Cluster ``g``'s main-lobe outline in its grid's (column, row) coordinates."""
+        return _outer_ring(np.where(self.regions[g] == self.best[g], self.density[g], 0.0), self.level[g])
+
+
+def _main_lobes(px: np.ndarray, py: np.ndarray, group: np.ndarray, k: int, mass: float,
+                points: Optional[np.ndarray] = None, groups: Optional[np.ndarray] = None) -> _Lobes:
+    """Each cluster's main lobe at density level ``mass``: the connected dense region of its
+    grid holding the most points. ``points`` (mask) and ``groups`` (cluster numbers) restrict
+    the pass; clusters left out get empty grids and are meant to be taken from another pass."""
+    from scipy import ndimage
+
+    chosen = np.ones(len(px), dtype=bool) if points is None else points.copy()
+    if groups is not None:
+        wanted = np.zeros(k, dtype=bool)
+        wanted[groups] = True
+        chosen &= wanted[group]
+    px, py, group = px[chosen], py[chosen], group[chosen]
+    counts = np.bincount(group, minlength=k)
+    present = counts > 0
+    safe = np.maximum(counts, 1)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
     side = GRID_CELLS + 2 * MARGIN_CELLS + 1
-    x0 = (x_lo + x_hi) / 2 - cell * side / 2  # the grid is centred on the box
-    y0 = (y_lo + y_hi) / 2 - cell * side / 2
+    x0, y0, cell = np.zeros(k), np.zeros(k), np.full(k, MIN_CELL)
+    if present.any():
+        # each cluster's grid: square cells over its 1–99 % box, with a margin
+        x_lo = _group_quantile(px, group, starts, counts, BOX_QUANTILE)
+        x_hi = _group_quantile(px, group, starts, counts, 1 - BOX_QUANTILE, upper=True)
+        y_lo = _group_quantile(py, group, starts, counts, BOX_QUANTILE)
+        y_hi = _group_quantile(py, group, starts, counts, 1 - BOX_QUANTILE, upper=True)
+        across = np.clip(CELLS_PER_SQRT_N * np.sqrt(safe), 4, GRID_CELLS)
+        cell = np.maximum(np.maximum(x_hi - x_lo, y_hi - y_lo) / across, MIN_CELL)
+        x0 = (x_lo + x_hi) / 2 - cell * side / 2  # the grid is centred on the box
+        y0 = (y_lo + y_hi) / 2 - cell * side / 2
     ix = np.floor((px - x0[group]) / cell[group]).astype(np.int64)
     iy = np.floor((py - y0[group]) / cell[group]).astype(np.int64)
     inside = (ix >= 0) & (ix < side) & (iy >= 0) & (iy < side)
@@ -101,14 +160,16 @@ def cluster_shapes(xy: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     hist = np.bincount(flat[inside], minlength=k * side * side).astype(np.float64).reshape(k, side, side)
     density = ndimage.gaussian_filter(hist, sigma=(0, SMOOTH_CELLS, SMOOTH_CELLS), mode="constant")
 
-    # The level above which CORE_MASS of each cluster's points lie (outliers off the grid: 0).
+    # The level above which ``mass`` of each cluster's points lie (outliers off the grid: 0).
     point_density = np.where(inside, density.ravel()[np.maximum(flat, 0)], 0.0)
-    level = _group_quantile(point_density, group, starts, counts, 1 - CORE_MASS)
+    level = np.zeros(k)
+    if present.any():
+        level = _group_quantile(point_density, group, starts, counts, 1 - mass)
     # Between 2 % and half of the peak: a cluster of (nearly) identical points still gets a ring
     # around its peak, and a ring never reaches the grid's edge (it would not close).
     peak = density.max(axis=(1, 2))
     level = np.clip(level, 0.02 * peak, 0.5 * peak)
-    core = density >= level[:, None, None]
+    core = (density >= level[:, None, None]) & present[:, None, None]
     structure = np.zeros((3, 3, 3), dtype=bool)
     structure[1] = ndimage.generate_binary_structure(2, 1)  # never connect two clusters' grids
     regions, n_regions = ndimage.label(core, structure=structure)
@@ -128,20 +189,21 @@ def cluster_shapes(xy: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     point_region = np.where(inside, regions.ravel()[np.maximum(flat, 0)], 0)
     in_core = (point_region == best[group]) & (point_region > 0)
     core_n = np.bincount(group, in_core, k)
-    centroid_x = np.where(core_n > 0, np.bincount(group, px * in_core, k) / np.maximum(core_n, 1),
-                          np.bincount(group, px, k) / counts)
-    centroid_y = np.where(core_n > 0, np.bincount(group, py * in_core, k) / np.maximum(core_n, 1),
-                          np.bincount(group, py, k) / counts)
-    rings = [_outer_ring(np.where(regions[g] == best[g], density[g], 0.0), level[g]) for g in range(k)]
+    centroid = np.column_stack([
+        np.where(core_n > 0, np.bincount(group, px * in_core, k) / np.maximum(core_n, 1),
+                 np.bincount(group, px, k) / safe),
+        np.where(core_n > 0, np.bincount(group, py * in_core, k) / np.maximum(core_n, 1),
+                 np.bincount(group, py, k) / safe)])
     # Smoothing lets a contour pass a little beyond the outermost points: clip it to their box.
     bounds = np.full((k, 4), [np.inf, np.inf, -np.inf, -np.inf])
     np.minimum.at(bounds[:, 0], group, px)
     np.minimum.at(bounds[:, 1], group, py)
     np.maximum.at(bounds[:, 2], group, px)
     np.maximum.at(bounds[:, 3], group, py)
-    hulls = _rings_to_data(rings, x0, y0, cell, bounds)
-    return pd.DataFrame({"cluster": clusters, "count": counts.astype(np.int64), "centroid_x": centroid_x,
-                         "centroid_y": centroid_y, "hull": hulls}, columns=columns)
+    in_lobe = np.zeros(len(chosen), dtype=bool)
+    in_lobe[np.flatnonzero(chosen)[in_core]] = True
+    return _Lobes(x0=x0, y0=y0, cell=cell, level=level, best=best, bounds=bounds, centroid=centroid,
+                  density=density, regions=regions, in_lobe=in_lobe, lobe_counts=core_n.astype(np.int64))
 
 
 def _outer_ring(field: np.ndarray, level: float) -> np.ndarray:
