@@ -15,6 +15,7 @@ on the cluster's body, not between its lobes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -111,13 +112,21 @@ def cluster_shapes(xy: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
                          "centroid_y": centroid[:, 1], "hull": hulls}, columns=columns)
 
 
+@dataclass
 class _Lobes:
-    """Per cluster (k of them): its grid (x0, y0, cell), smoothed density, connected regions,
-    the main region (``best``), the outline's ``level``, the points' ``bounds``, the main
-    lobe's centroid and size; per point: whether it lies in its cluster's main lobe."""
+    """One pass of :func:`_main_lobes`: per cluster (k of them) unless said otherwise."""
 
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
+    x0: np.ndarray  # the grid: lower-left corner and square cell size
+    y0: np.ndarray
+    cell: np.ndarray
+    density: np.ndarray  # k × side × side smoothed counts
+    regions: np.ndarray  # k × side × side connected dense regions (0 = none)
+    best: np.ndarray  # the main lobe: the region holding the most points
+    level: np.ndarray  # the outline's density level
+    bounds: np.ndarray  # k × 4 box of the pass's points (x0, y0, x1, y1)
+    centroid: np.ndarray  # k × 2 mean of the main lobe's points
+    lobe_counts: np.ndarray  # points in the main lobe
+    in_lobe: np.ndarray  # per point: in its cluster's main lobe
 
     def ring(self, g: int) -> np.ndarray:
         """Cluster ``g``'s main-lobe outline in its grid's (column, row) coordinates."""
