@@ -12,7 +12,8 @@ local model) it fits the 2-D display map several ways, one after the other in th
 Each map is scored: kNN preservation (share of each point's 15 map neighbours among its 24
 embedding neighbours), topic 10-NN accuracy on the map, and AMI against the generator's
 topics of HDBSCAN (default settings) on the 2-D map. ``n_neighbors`` also changes the
-cluster manifold, so the 10-D fit (60 epochs) is clustered and scored (AMI) for both values.
+cluster manifold, so the 10-D fit is clustered and scored (AMI) for both values, at each
+``--cluster-epochs`` count (epochs[:seed]; ARI against the first).
 
     .venv/bin/python benchmarks/bench_umap_display.py --rows 50000
     .venv/bin/python benchmarks/bench_umap_display.py --rows 212000 --runs spectral:200:25,spectral:200:15,spectral:100:15
@@ -98,6 +99,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="synthetic archive seed")
     parser.add_argument("--runs", type=_runs, default=DISPLAY_RUNS,
                         help="display fits as init:epochs:n_neighbors,... (default: all six)")
+    parser.add_argument("--cluster-epochs", default="30,60",
+                        help="cluster-manifold fits as epochs[:seed], e.g. 60,60:7,30 (each scored; ARI against the first)")
     args = parser.parse_args(argv)
 
     import pandas as pd
@@ -145,15 +148,23 @@ def main(argv=None) -> int:
         display.append(row)
         print("display", row, flush=True)
 
+    from sklearn.metrics import adjusted_rand_score
+
     cluster = []
     for k in used:
         spectral, spectral_s = _timed(spectral_init, X, graphs[k][1], 10, SEED)
-        coords, fit_s = _timed(embed_graph, graphs[k][1], initial_layout(spectral, 10, SEED),
-                               min_dist=0.0, n_epochs=60, seed=SEED)
-        _, scores = _cluster_scores(coords, truth)
-        row = {"n_neighbors": k, "epochs": 60, "spectral_s": spectral_s, "fit_s": fit_s, **scores}
-        cluster.append(row)
-        print("cluster", row, flush=True)
+        reference = None
+        for item in args.cluster_epochs.split(","):
+            epochs, _, seed = item.partition(":")
+            epochs, seed = int(epochs), int(seed or SEED)
+            coords, fit_s = _timed(embed_graph, graphs[k][1], initial_layout(spectral, 10, seed),
+                                   min_dist=0.0, n_epochs=epochs, seed=seed)
+            labels, scores = _cluster_scores(coords, truth)
+            reference = labels if reference is None else reference
+            row = {"n_neighbors": k, "epochs": epochs, "seed": seed, "spectral_s": spectral_s, "fit_s": fit_s, **scores,
+                   "ari_vs_first": round(float(adjusted_rand_score(reference, labels)), 4)}
+            cluster.append(row)
+            print("cluster", row, flush=True)
     load.append(round(os.getloadavg()[0], 2))
 
     out = HERE / "results" / f"umap-display-{args.rows}.json"
