@@ -337,7 +337,8 @@ def run_umap(
                 **display_args, "threads": _CoresWhenSiblingDone(cluster_flag, available_cores())}, display_flag))
         t = time.perf_counter()
         # one BLAS thread: beside the display fit, ARPACK's second thread only contended for its
-        # core (212K: 10-D solve 29.5 -> 18.8 s, stage 169 -> 163 s); alone, the same bytes
+        # core (212K: 10-D solve 29.5 -> 18.8 s, stage 169 -> 163 s). Fits one after the other
+        # use one thread too, so the two ways give the same bytes.
         with _blas_threads(1):
             cluster_init = initial_layout(spectral_init(X, graph, dims, seed), dims, seed)
         timings["cluster_spectral_s"] = round(time.perf_counter() - t, 3)
