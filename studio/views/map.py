@@ -123,10 +123,11 @@ class MapModel(param.Parameterized):
         self._hull_paths.pop("preview", None)
         self._slots = mapdata.label_slots(self.data.xy, self.labels)
         self._anchors = None
-        self.n_clusters = _count_clusters(self.labels)
-        self.recluster_seconds = time.perf_counter() - started
-        # One batched change: the plot redraws points and hulls in ONE refresh, not two.
-        self.param.update(colour_version=self.colour_version + 1, overlay_version=self.overlay_version + 1)
+        # One batched change: the plot redraws points and hulls in ONE refresh, not two, and
+        # the count's watchers see the new count together with its time (set one by one, the
+        # first re-cluster's count watcher read a time still None, and raised)
+        self.param.update(n_clusters=_count_clusters(self.labels), recluster_seconds=time.perf_counter() - started,
+                          colour_version=self.colour_version + 1, overlay_version=self.overlay_version + 1)
 
     @property
     def is_preview(self) -> bool:
@@ -683,6 +684,7 @@ class MapView:
 
         model.param.watch(refresh_labels, ["n_clusters", "n_matches", "overlay_version"])
         refresh_labels()
+        self.widgets.update(min_cluster_size=slider, count=count)
 
         def on_save(_):
             from pipeline.stages.cluster.stage import save_recluster

@@ -77,3 +77,16 @@ def test_the_map_shows_the_tweets_the_last_update_added(updated_sample, labelled
 
     _, plain = map_view(labelled_dataset)  # never updated: no checkbox
     assert plain.model.n_new == 0 and "new" not in plain.widgets
+
+
+def test_a_released_slider_recolours_the_map_and_shows_the_new_count(labelled_dataset):
+    """The first re-cluster after the map opens: its count and time reach the page together."""
+    import param
+
+    _, view = map_view(labelled_dataset)
+    model, slider, count = view.model, view.widgets["min_cluster_size"], view.widgets["count"]
+    before, version = model.n_clusters, model.colour_version
+    with param.edit_constant(slider):
+        slider.value_throttled = model.saved_min_cluster_size * 4  # a drag, released
+    assert model.is_preview and model.colour_version == version + 1 and model.n_clusters < before
+    assert f">{model.n_clusters}</span> clusters" in count.object and "preview" in count.object
