@@ -17,3 +17,8 @@ def copy_dataset(dataset, dest_dir: Path):
     target = Path(dest_dir) / "data" / dataset.name
     shutil.copytree(dataset.path, target)
     return Dataset(target)
+
+
+#: studio servers the browser tests have running; one list however often tests/browser/conftest.py
+#: is loaded (some test modules load a private copy of it for its StudioServer class)
+RUNNING_STUDIO_SERVERS: list = []

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from support import RUNNING_STUDIO_SERVERS
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 CHROMIUM = os.environ.get("TWEETSCOPE_CHROMIUM") or "/usr/bin/chromium"
@@ -59,6 +61,10 @@ def studio_data_dir(tmp_path_factory, request) -> Path:
     return data_dir
 
 
+TRACEBACK = "Traceback (most recent call last)"
+OWN_CODE = (str(ROOT / "studio") + os.sep, str(ROOT / "pipeline") + os.sep)
+
+
 class StudioServer:
     def __init__(self, data_dir: Path, extra_args: tuple[str, ...] = ()):
         self.data_dir = data_dir
@@ -75,6 +81,7 @@ class StudioServer:
         self.lines: "queue.Queue[str]" = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
+        RUNNING_STUDIO_SERVERS.append(self)  # checked after every browser test (server_raised_nothing)
 
     def _pump(self) -> None:
         for line in self.proc.stdout:
@@ -97,6 +104,8 @@ class StudioServer:
         raise TimeoutError("studio did not start:\n" + "".join(self.output[-40:]))
 
     def stop(self) -> None:
+        if self in RUNNING_STUDIO_SERVERS:
+            RUNNING_STUDIO_SERVERS.remove(self)
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)  # its own session: only the server and its children
             try:
@@ -104,6 +113,20 @@ class StudioServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=20)
+
+
+@pytest.fixture(autouse=True)
+def server_raised_nothing():
+    """Fail a browser test during which a studio server printed a traceback through our code: the
+    page may still look right (a later event can mend it), but a callback that raised is a bug.
+    (Tornado's own "stream closed" tracebacks when a test's page goes away are not ours.)"""
+    seen = {id(server): len(server.output) for server in RUNNING_STUDIO_SERVERS}
+    yield
+    time.sleep(0.3)  # the server's last lines reach ``output`` through a reader thread
+    for server in RUNNING_STUDIO_SERVERS:
+        printed = "".join(server.output[seen.get(id(server), 0):]).split(TRACEBACK)[1:]
+        ours = [text for text in printed if any(folder in text for folder in OWN_CODE)]
+        assert not ours, "the studio server raised during this test:\n" + TRACEBACK + ours[0][:4000]
 
 
 @pytest.fixture(scope="session")
