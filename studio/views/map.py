@@ -512,7 +512,7 @@ class MapView:
         self.container = pn.Column(sizing_mode="stretch_width", name="Map")
         self._key = None
         self._tapped: Optional[str] = None  # a cluster chosen by a click on the map (not zoomed to)
-        self.widgets: dict = {}  # controls the tests drive: "clear", "search", "new" (only after an update)
+        self.widgets: dict = {}  # controls the tests drive: "clear", "search", "min_cluster_size", "count", "new" (only after an update)
         self.streams: dict = {}  # the plot's streams (pointer, tap, box, lasso, view range, size)
         self.curate = create_curate_panel(state)  # issue 9: delete the selected tweets (one per session)
         state.param.watch(self._rebuild, ["dataset", "umap_id", "cluster_id", "toponymy_id"])
@@ -661,7 +661,6 @@ class MapView:
                                       css_classes=["ts-new-toggle"], width=200, align="end")
             new.link(model, value="show_new")
             extra.append(new)
-        self.widgets = {"clear": clear, "search": search, **({"new": extra[0]} if extra else {})}
         layer.param.watch(lambda e: setattr(self.state, "label_layer", e.new), "value")
 
         start = int(saved_mcs or 10)
@@ -670,6 +669,8 @@ class MapView:
                                       disabled=not self.state.cluster_id)
         slider.param.watch(lambda e: setattr(model, "min_cluster_size", int(e.new)), "value_throttled")
         count = pn.pane.HTML("", css_classes=["ts-cluster-count"], width=105)
+        self.widgets = {"clear": clear, "search": search, "min_cluster_size": slider, "count": count,
+                        **({"new": extra[0]} if extra else {})}
         save = pn.widgets.Button(name="Save clustering", button_type="primary", disabled=True,
                                  width=130, css_classes=["ts-save-recluster"])
         status = pn.pane.Markdown("", width=380, css_classes=["ts-map-status"])
@@ -684,7 +685,6 @@ class MapView:
 
         model.param.watch(refresh_labels, ["n_clusters", "n_matches", "overlay_version"])
         refresh_labels()
-        self.widgets.update(min_cluster_size=slider, count=count)
 
         def on_save(_):
             from pipeline.stages.cluster.stage import save_recluster

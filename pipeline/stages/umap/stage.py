@@ -270,15 +270,6 @@ def _display_worker(enabled: bool):
         pool.join()
 
 
-@contextlib.contextmanager
-def _blas_threads(limit: int):
-    """At most ``limit`` BLAS threads inside the block (threadpoolctl, a scikit-learn dependency)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=limit, user_api="blas"):
-        yield
-
-
 def _tqdm(progress: Progress, start: float, span: float, label: str) -> dict:
     return {"disable": False, "bar_format": "{n}/{total}", "mininterval": 0.5,
             "file": _EpochReporter(progress, start, span, label)}
@@ -339,7 +330,9 @@ def run_umap(
         # one BLAS thread: beside the display fit, ARPACK's second thread only contended for its
         # core (212K: 10-D solve 29.5 -> 18.8 s, stage 169 -> 163 s). Fits one after the other
         # use one thread too, so the two ways give the same bytes.
-        with _blas_threads(1):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
             cluster_init = initial_layout(spectral_init(X, graph, dims, seed), dims, seed)
         timings["cluster_spectral_s"] = round(time.perf_counter() - t, 3)
         del X
