@@ -512,7 +512,8 @@ class MapView:
         self.container = pn.Column(sizing_mode="stretch_width", name="Map")
         self._key = None
         self._tapped: Optional[str] = None  # a cluster chosen by a click on the map (not zoomed to)
-        self.widgets: dict = {}  # controls the tests drive: "clear", "search", "min_cluster_size", "count", "new" (only after an update)
+        # controls the tests drive: "clear", "search", "min_cluster_size", "count", "new" (only after an update)
+        self.widgets: dict = {}
         self.streams: dict = {}  # the plot's streams (pointer, tap, box, lasso, view range, size)
         self.curate = create_curate_panel(state)  # issue 9: delete the selected tweets (one per session)
         state.param.watch(self._rebuild, ["dataset", "umap_id", "cluster_id", "toponymy_id"])
