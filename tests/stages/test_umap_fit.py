@@ -13,6 +13,7 @@ import scipy.linalg
 
 from pipeline.stages.umap.fit import (
     CLUSTER_EPOCHS_LARGE,
+    CLUSTER_EPOCHS_SMALL,
     DISPLAY_EPOCHS_LARGE,
     OWN_SPECTRAL_MIN_ROWS,
     cluster_epochs,
@@ -89,7 +90,8 @@ def test_islands_are_seated_beside_their_nearest_main_component_rows():
 
 
 def test_epoch_defaults():
-    assert display_epochs(10_000, None) == cluster_epochs(10_000, None) == 500  # umap-learn's small-data count
+    assert display_epochs(10_000, None) == 500  # umap-learn's small-data count
+    assert cluster_epochs(2_045, None) == cluster_epochs(10_000, None) == CLUSTER_EPOCHS_SMALL < 500
     assert display_epochs(50_000, None) == 200  # umap-learn's count above 10K rows
     # large maps trade a little neighbourhood quality for time; the cluster manifold needs fewer
     assert display_epochs(212_000, None) == DISPLAY_EPOCHS_LARGE < 200

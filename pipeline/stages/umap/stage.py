@@ -42,6 +42,7 @@ from pipeline.stages.embed.stage import load_embeddings  # noqa: E402
 from pipeline.stages.umap.artifact import load_umap  # noqa: E402,F401  (re-exported: the stage's reader)
 from pipeline.stages.umap.fit import (  # noqa: E402
     CLUSTER_EPOCHS_LARGE,
+    CLUSTER_EPOCHS_SMALL,
     DISPLAY_EPOCHS_LARGE,
     DISPLAY_LARGE_ROWS,
     KNN_PROBE,
@@ -84,8 +85,8 @@ class UmapConfig(StageConfig):
             "13 % less stage time)")
     cluster_n_epochs = param.Integer(
         default=None, allow_None=True, bounds=(10, 2000),
-        doc="cluster manifold: optimisation epochs; none = 500 up to 10K rows, "
-            f"{CLUSTER_EPOCHS_LARGE} above (the same HDBSCAN clusters as 60 or 200 at 212K)")
+        doc=f"cluster manifold: optimisation epochs; none = {CLUSTER_EPOCHS_SMALL} up to 10K rows, "
+            f"{CLUSTER_EPOCHS_LARGE} above (the same HDBSCAN clusters as 500 epochs, or 60 at 212K)")
     seed = param.Integer(
         default=42, allow_None=True, bounds=(0, 2**31 - 1),
         doc="random seed: same inputs + seed give identical maps (each fit single-threaded); "
