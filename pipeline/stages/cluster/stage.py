@@ -149,6 +149,24 @@ class _KnownNeighbours:
         return dist, np.ascontiguousarray(self._idx[:, :k])
 
 
+def _import_tree_code(n_points: int) -> None:
+    """Import the code :func:`mst_tree` and :func:`labels_from_tree` run for ``n_points``.
+
+    Run beside :func:`manifold_neighbours`, whose query leaves the GIL: importing hdbscan
+    (scikit-learn, scipy.stats) is ~1 s of single-threaded Python in every stage process.
+    A failure is left for the real import to raise, with its own traceback.
+    """
+    try:
+        import hdbscan._hdbscan_boruvka  # noqa: F401
+        import hdbscan._hdbscan_linkage  # noqa: F401
+        if n_points > SMALL_TREE_POINTS:
+            import fast_hdbscan.cluster_trees  # noqa: F401
+
+            import pipeline.stages.cluster.linkage  # noqa: F401
+    except Exception:  # noqa: BLE001 - re-raised by the caller's own import
+        pass
+
+
 def mst_tree(X: np.ndarray, min_samples: int, dist: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """HDBSCAN's single-linkage tree from :func:`manifold_neighbours` output (≥ min_samples + 1 columns).
 
@@ -411,8 +429,11 @@ def run_cluster(
     timings = {}
     progress.update(5, 100, f"HDBSCAN on {len(X)} × {X.shape[1]}-D")
     t = time.perf_counter()
+    importing = threading.Thread(target=_import_tree_code, args=(len(X),), name="cluster-imports", daemon=True)
+    importing.start()
     dist, idx = manifold_neighbours(X, max(config.min_samples, NOISE_NEIGHBORS) + 1)
     timings["knn_s"] = round(time.perf_counter() - t, 3)
+    importing.join()
     progress.update(25, 100, "minimum spanning tree")
     t = time.perf_counter()
     tree = mst_tree(X, config.min_samples, dist, idx)
