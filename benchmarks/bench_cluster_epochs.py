@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -74,6 +72,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import pandas as pd
+    from result_file import write_result
     from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
     from pipeline.stages.embed.stage import load_embeddings
@@ -127,16 +126,12 @@ def main(argv=None) -> int:
         summary.append(row)
         print(row, flush=True)
 
-    name = f"{args.rows}" if args.rows else "sample"
-    out = HERE / "results" / f"cluster-epochs-{name}.json"
-    out.write_text(json.dumps({
+    write_result(f"cluster-epochs-{args.rows or 'sample'}", {
         "benchmark": "cluster-epochs", "data": "synthetic" if args.rows else "bundled sample (real tweets)",
         "rows": len(X), "reference_epochs": counts[0], "seeds": list(SEEDS[:args.seeds]), "n_neighbors": k,
         "embedding_model": ds.sidecar(ds.latest("embedding"))["model_id"], "summary": summary,
-        "load_1m_start_end": load, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }, indent=2) + "\n")
-    print(f"wrote {out}")
+        "load_1m_start_end": load,
+    })
     return 0
 
 

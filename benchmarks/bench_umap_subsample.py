@@ -17,9 +17,7 @@ Writes ``benchmarks/results/umap-subsample-<rows>.json``. ~10 min at 212K on 2 c
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -50,6 +48,7 @@ def main(argv=None) -> int:
     import pandas as pd
     from bench_umap_display import _map_ami
     from bench_umap_epochs import _display_scores
+    from result_file import write_result
     from synth_archive import dominant_topic
 
     from pipeline.core.workspace import Workspace
@@ -102,16 +101,12 @@ def main(argv=None) -> int:
         print(row, flush=True)
     load.append(round(os.getloadavg()[0], 2))
 
-    out = HERE / "results" / f"umap-subsample-{len(X)}.json"
-    out.write_text(json.dumps({
+    write_result(f"umap-subsample-{len(X)}", {
         "benchmark": "umap-subsample", "dataset": f"{args.data_dir}/{args.dataset}", "rows": len(X), "seed": SEED,
         "runs": rows, "load_1m_start_end": load,
         "note": "the first run is the UMAP stage's own full display map (its fit_s from the stage's sidecar, "
                 "fitted beside the cluster manifold); the others fit a subsample and place the rest",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }, indent=2) + "\n")
-    print(f"wrote {out}")
+    })
     return 0
 
 
