@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +31,6 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba-cache"))
 SEED = 42
 
 
-def _timed(fn, *args, **kwargs):
-    started = time.perf_counter()
-    value = fn(*args, **kwargs)
-    return value, round(time.perf_counter() - started, 2)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=str(HERE / "work" / "compare" / "ours"))
@@ -46,7 +39,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import pandas as pd
-    from bench_umap_display import _map_ami
+    from bench_umap_display import _map_ami, _timed
     from bench_umap_epochs import _display_scores
     from result_file import write_result
     from synth_archive import dominant_topic
